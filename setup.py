@@ -1,0 +1,46 @@
+"""d3d_jax: distilling optical-flow motion into RGB video networks, in JAX/Flax."""
+
+import setuptools
+
+_RUNTIME = [
+    "jax>=0.10",
+    "flax>=0.12",
+    "optax>=0.2.4",
+    "orbax-checkpoint>=0.11",
+    "tensorflow>=2.18",
+    "tensorflow-datasets>=4.9.7",
+    "ml-collections>=1.0",
+    "clu>=0.0.12",
+    "tensorboard>=2.18",
+    "absl-py>=2.1",
+    "numpy>=1.26",
+    "av>=14",
+    "opencv-contrib-python-headless>=4.10",
+]
+
+setuptools.setup(
+    name="d3d_jax",
+    version="0.1.0",
+    description=(
+        "I3D / S3D-G video action recognition in JAX/Flax with optical-flow "
+        "teacher to RGB student distillation (D3D, attention distillation, "
+        "generative KD, W3)."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=setuptools.find_packages(include=["d3d_jax*", "data_pipelines*", "configs*"]),
+    install_requires=_RUNTIME,
+    extras_require={
+        "test": ["pytest>=8", "pytest-xdist>=3.5"],
+        "tpu": ["jax[tpu]>=0.10"],
+        "gpu": ["jax[cuda12]>=0.10"],
+        # Importing PyTorch checkpoints directly (otherwise use .npz / .safetensors exports).
+        "torch": ["torch>=2.4"],
+    },
+    entry_points={
+        "console_scripts": [
+            "d3d_jax=d3d_jax.main:run",
+        ],
+    },
+)
