@@ -1,0 +1,75 @@
+"""The label map: sorted class names, one per line; the line number is the index.
+
+It is written once (from the first split converted) and reused for every
+other split, so `clip/label/index` means the same class in train and test.
+DMVR's own converter built its map from `set(labels)` per CSV, which gave
+different indices per split (DMVR issue #6); a file avoids that.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Sequence
+
+from data_pipelines import atomic_file
+
+LABEL_MAP_FILENAME = 'label_map.txt'
+
+
+class LabelMapError(ValueError):
+  """The label map is malformed or does not cover the classes of a split."""
+
+
+def read_label_map(path: str) -> list[str]:
+  """Reads a label map file; raises LabelMapError naming the file and line."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  # tf.io.gfile so label maps on GCS work like the records next to them.
+  if not tf.io.gfile.exists(path):
+    raise LabelMapError(f'{path}: label map file not found')
+  with tf.io.gfile.GFile(path, 'r') as f:
+    lines = f.read().splitlines()
+  names = []
+  for lineno, line in enumerate(lines, 1):
+    name = line.strip()
+    if not name:
+      if lineno == len(lines):
+        continue
+      raise LabelMapError(f'{path}:{lineno}: empty class name')
+    names.append(name)
+  if not names:
+    raise LabelMapError(f'{path}: label map is empty')
+  if len(set(names)) != len(names):
+    dup = sorted({n for n in names if names.count(n) > 1})
+    raise LabelMapError(f'{path}: duplicate class names {dup}')
+  return names
+
+
+def write_label_map(path: str, class_names: Sequence[str]) -> list[str]:
+  """Writes class names atomically, in the given order, and returns them."""
+  names = list(class_names)
+  if len(set(names)) != len(names):
+    raise LabelMapError(f'{path}: duplicate class names')
+  for name in names:
+    if not name.strip() or '\n' in name or name != name.strip():
+      raise LabelMapError(f'{path}: invalid class name {name!r}')
+  atomic_file.write_text(path, ''.join(n + '\n' for n in names))
+  return names
+
+
+def load_or_create(path: str, class_names: Iterable[str]) -> list[str]:
+  """Reuses the map at `path` if present, else writes one from `class_names`.
+
+  Raises:
+    LabelMapError: the existing map lacks some of `class_names` (the split
+      holds a class the map does not know; indices would be wrong).
+  """
+  class_names = set(class_names)
+  if os.path.exists(path):
+    names = read_label_map(path)
+    unknown = sorted(class_names - set(names))
+    if unknown:
+      raise LabelMapError(
+          f'{path}: classes {unknown} are not in the label map; pass the '
+          'label map that covers every split, or delete it to rebuild')
+    return names
+  return write_label_map(path, sorted(class_names))

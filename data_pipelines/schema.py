@@ -1,0 +1,280 @@
+"""The on-disk record format: one `tf.train.SequenceExample` per video.
+
+This module is the single owner of the format. Every encoder and decoder of
+frames and flow (NumPy side for the writing tools, TensorFlow side for the
+input pipeline) lives here, so the two sides cannot drift apart.
+
+Keys are DMVR-compatible (see DESIGN.md, "Data format"):
+
+  context
+    clip/label/index    int64   class index into the label map (sorted names)
+    clip/label/string   bytes   class name (MediaPipe MediaSequence key)
+    clip/label/text     bytes   class name again (DMVR's default key)
+    video/id            bytes   unique id of the video inside its split
+    video/filename      bytes   source file the record was made from
+    video/num_frames    int64   number of RGB frames stored
+    video/fps           float   frame rate of the stored frames
+    image/height        int64   frame height in pixels
+    image/width         int64   frame width in pixels
+  feature lists
+    image/encoded       one JPEG (RGB) per frame, one value per step
+    flow/encoded        one JPEG per flow frame, one value per step; absent
+                        when the records were written with `--flow none`
+
+Flow encoding. Flow frame i is the TV-L1 displacement from RGB frame i to
+frame i + 1, so a video of T frames has T - 1 flow frames. The displacement
+in pixels is clipped to [-20, 20] and mapped linearly to [0, 255]
+(`round((d / 20 + 1) * 127.5)`); channel 0 holds x (positive = rightwards),
+channel 1 holds y (positive = downwards), channel 2 is zero. Decoding maps
+[0, 255] linearly to [-1, 1], i.e. displacement / 20, which is the model
+input convention. Flow JPEGs are written without chroma subsampling (4:4:4):
+with the usual 4:2:0 the x and y channels would bleed into each other
+through the YCbCr conversion. They are decoded with the accurate integer
+IDCT, which keeps TensorFlow and OpenCV decodes identical.
+
+The TensorFlow side is imported lazily: the writer's worker processes use
+only the NumPy helpers and should not pay TensorFlow's import time and
+memory.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+# ---------------------------------------------------------------------------
+# Keys.
+LABEL_INDEX_KEY = 'clip/label/index'
+LABEL_STRING_KEY = 'clip/label/string'
+LABEL_TEXT_KEY = 'clip/label/text'
+VIDEO_ID_KEY = 'video/id'
+VIDEO_FILENAME_KEY = 'video/filename'
+NUM_FRAMES_KEY = 'video/num_frames'
+FPS_KEY = 'video/fps'
+HEIGHT_KEY = 'image/height'
+WIDTH_KEY = 'image/width'
+RGB_KEY = 'image/encoded'
+FLOW_KEY = 'flow/encoded'
+
+# Which feature list holds each modality the pipeline can output.
+MODALITY_KEYS = {'rgb': RGB_KEY, 'flow': FLOW_KEY}
+
+# ---------------------------------------------------------------------------
+# Flow quantisation constants.
+FLOW_MAX_DISPLACEMENT = 20.0  # pixels; larger displacements are clipped
+FLOW_QUANTISATION_STEP = 2 * FLOW_MAX_DISPLACEMENT / 255.0  # px per level
+
+DEFAULT_RGB_JPEG_QUALITY = 90
+DEFAULT_FLOW_JPEG_QUALITY = 95
+
+# JPEG stream markers, used to detect truncated or non-JPEG frames before
+# decoding (a decode error inside tf.data cannot name the file).
+JPEG_START_MARKER = b'\xff\xd8'
+JPEG_END_MARKER = b'\xff\xd9'
+
+
+# ---------------------------------------------------------------------------
+# NumPy side (writers, tests).
+
+
+def encode_rgb_jpeg(frame: np.ndarray,
+                    quality: int = DEFAULT_RGB_JPEG_QUALITY) -> bytes:
+  """Encodes an RGB uint8 frame [H, W, 3] as a JPEG (standard 4:2:0)."""
+  frame = _check_uint8_image(frame, 'RGB frame')
+  ok, buf = cv2.imencode('.jpg', frame[..., ::-1],
+                         [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+  if not ok:
+    raise ValueError(f'OpenCV could not JPEG-encode a frame of shape '
+                     f'{frame.shape}')
+  return buf.tobytes()
+
+
+def decode_rgb_jpeg(data: bytes) -> np.ndarray:
+  """Decodes a JPEG into an RGB uint8 array [H, W, 3]."""
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+  if image is None:
+    raise ValueError('undecodable JPEG data')
+  return image[..., ::-1].copy()
+
+
+def quantize_flow(flow: np.ndarray) -> np.ndarray:
+  """Maps displacement [H, W, 2] in pixels to the stored uint8 [H, W, 3].
+
+  The error of a quantise/dequantise round trip is at most half a level,
+  20 / 255 px, for displacements inside [-20, 20].
+  """
+  flow = np.asarray(flow, np.float32)
+  if flow.ndim != 3 or flow.shape[-1] != 2:
+    raise ValueError(f'flow must be [H, W, 2], got shape {flow.shape}')
+  clipped = np.clip(flow, -FLOW_MAX_DISPLACEMENT, FLOW_MAX_DISPLACEMENT)
+  levels = np.round((clipped / FLOW_MAX_DISPLACEMENT + 1.0) * 127.5)
+  out = np.zeros(flow.shape[:2] + (3,), np.uint8)
+  out[..., :2] = levels.astype(np.uint8)
+  return out
+
+
+def dequantize_flow(levels: np.ndarray) -> np.ndarray:
+  """Inverse of `quantize_flow`: uint8 [..., >=2] -> displacement px [..., 2]."""
+  levels = np.asarray(levels)[..., :2].astype(np.float32)
+  return (levels / 127.5 - 1.0) * FLOW_MAX_DISPLACEMENT
+
+
+def encode_flow_jpeg(flow: np.ndarray,
+                     quality: int = DEFAULT_FLOW_JPEG_QUALITY) -> bytes:
+  """Encodes displacement [H, W, 2] (pixels) as a 3-channel 4:4:4 JPEG."""
+  image = quantize_flow(flow)
+  ok, buf = cv2.imencode(
+      '.jpg', image[..., ::-1],
+      [cv2.IMWRITE_JPEG_QUALITY, int(quality),
+       cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
+  if not ok:
+    raise ValueError(f'OpenCV could not JPEG-encode a flow field of shape '
+                     f'{flow.shape}')
+  return buf.tobytes()
+
+
+def decode_flow_jpeg(data: bytes) -> np.ndarray:
+  """Decodes a flow JPEG into displacement in pixels [H, W, 2]."""
+  return dequantize_flow(decode_rgb_jpeg(data))
+
+
+def _check_uint8_image(frame: np.ndarray, what: str) -> np.ndarray:
+  frame = np.asarray(frame)
+  if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
+    raise ValueError(f'{what} must be uint8 [H, W, 3], got {frame.dtype} '
+                     f'{frame.shape}')
+  return np.ascontiguousarray(frame)
+
+
+# ---------------------------------------------------------------------------
+# Records.
+
+
+def _tf():
+  """TensorFlow, imported on first use (see the module docstring)."""
+  return importlib.import_module('tensorflow')
+
+
+def make_sequence_example(*, video_id: str, label_index: int, label_name: str,
+                          rgb_jpegs: Sequence[bytes],
+                          flow_jpegs: Sequence[bytes] | None, fps: float,
+                          height: int, width: int,
+                          filename: str = '') -> Any:
+  """Builds the `tf.train.SequenceExample` for one video.
+
+  `flow_jpegs` is None for RGB-only records; otherwise it must hold exactly
+  one flow frame fewer than `rgb_jpegs`.
+  """
+  tf = _tf()
+  if not rgb_jpegs:
+    raise ValueError(f'video {video_id!r}: no RGB frames to write')
+  if flow_jpegs is not None and len(flow_jpegs) != len(rgb_jpegs) - 1:
+    raise ValueError(
+        f'video {video_id!r}: {len(flow_jpegs)} flow frames for '
+        f'{len(rgb_jpegs)} RGB frames; expected {len(rgb_jpegs) - 1}')
+  ex = tf.train.SequenceExample()
+  ctx = ex.context.feature
+  ctx[LABEL_INDEX_KEY].int64_list.value.append(int(label_index))
+  name = label_name.encode('utf-8')
+  ctx[LABEL_STRING_KEY].bytes_list.value.append(name)
+  ctx[LABEL_TEXT_KEY].bytes_list.value.append(name)
+  ctx[VIDEO_ID_KEY].bytes_list.value.append(video_id.encode('utf-8'))
+  ctx[VIDEO_FILENAME_KEY].bytes_list.value.append(filename.encode('utf-8'))
+  ctx[NUM_FRAMES_KEY].int64_list.value.append(len(rgb_jpegs))
+  ctx[FPS_KEY].float_list.value.append(float(fps))
+  ctx[HEIGHT_KEY].int64_list.value.append(int(height))
+  ctx[WIDTH_KEY].int64_list.value.append(int(width))
+  lists = ex.feature_lists.feature_list
+  for jpeg in rgb_jpegs:  # One value per step: DMVR's format.
+    lists[RGB_KEY].feature.add().bytes_list.value.append(jpeg)
+  for jpeg in flow_jpegs or ():
+    lists[FLOW_KEY].feature.add().bytes_list.value.append(jpeg)
+  return ex
+
+
+def read_sequence_example(serialized: bytes) -> dict[str, Any]:
+  """Parses a serialized record into plain Python values (tools and tests).
+
+  Returns a dict with the context keys that are present (scalars: first
+  value) and the feature lists as lists of bytes ([] when absent).
+  """
+  tf = _tf()
+  ex = tf.train.SequenceExample.FromString(serialized)
+  out: dict[str, Any] = {}
+  for key, feature in ex.context.feature.items():
+    kind = feature.WhichOneof('kind')
+    values = list(getattr(feature, kind).value) if kind else []
+    out[key] = values[0] if len(values) == 1 else values
+  for key in (RGB_KEY, FLOW_KEY):
+    steps = ex.feature_lists.feature_list[key].feature if (
+        key in ex.feature_lists.feature_list) else []
+    out[key] = [b for step in steps for b in step.bytes_list.value]
+  return out
+
+
+# ---------------------------------------------------------------------------
+# TensorFlow side (input pipeline).
+
+
+def parse_spec():
+  """(context_features, sequence_features) for `parse_single_sequence_example`.
+
+  Everything is parsed leniently (VarLen / Ragged) so a missing key shows up
+  as an empty value that the pipeline turns into an error naming the file
+  and the field, rather than a parser error that names neither.
+  """
+  tf = _tf()
+  context = {
+      LABEL_INDEX_KEY: tf.io.VarLenFeature(tf.int64),
+      VIDEO_ID_KEY: tf.io.VarLenFeature(tf.string),
+  }
+  sequence = {
+      RGB_KEY: tf.io.RaggedFeature(tf.string),
+      FLOW_KEY: tf.io.RaggedFeature(tf.string),
+  }
+  return context, sequence
+
+
+def tf_decode_rgb(encoded):
+  """Decodes JPEG strings [N] into uint8 [N, H, W, 3]."""
+  tf = _tf()
+  return tf.map_fn(lambda x: tf.io.decode_jpeg(x, channels=3), encoded,
+                   fn_output_signature=tf.TensorSpec([None, None, 3],
+                                                     tf.uint8))
+
+
+def tf_rgb_to_unit_range(frames):
+  """uint8 RGB -> float32 in [-1, 1] (the model input convention)."""
+  tf = _tf()
+  return tf.cast(frames, tf.float32) * (2.0 / 255.0) - 1.0
+
+
+def tf_decode_flow(encoded):
+  """Decodes flow JPEG strings [N] into float32 [N, H, W, 2] in [-1, 1].
+
+  The value is displacement / 20 (positive x = rightwards, positive y =
+  downwards), in pixels of the stored frame.
+  """
+  tf = _tf()
+  images = tf.map_fn(
+      lambda x: tf.io.decode_jpeg(x, channels=3,
+                                  dct_method='INTEGER_ACCURATE'),
+      encoded, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+  return tf.cast(images[..., :2], tf.float32) / 127.5 - 1.0
+
+
+def tf_jpeg_markers_ok(encoded):
+  """True per element when the bytes start with SOI and end with EOI.
+
+  Catches truncated and non-JPEG frames cheaply, before decoding.
+  """
+  tf = _tf()
+  length = tf.strings.length(encoded)
+  head = tf.strings.substr(encoded, 0, 2)
+  tail = tf.strings.substr(encoded, tf.maximum(length - 2, 0),
+                           tf.fill(tf.shape(length), 2))
+  return (length >= 4) & tf.equal(head, JPEG_START_MARKER) & tf.equal(
+      tail, JPEG_END_MARKER)

@@ -1,0 +1,576 @@
+r"""Videos -> sharded TFRecords of RGB JPEG frames and TV-L1 flow.
+
+Usage (a folder tree `CLASS/VIDEO.ext`, or a CSV `path,label[,start,end]`):
+
+  python -m data_pipelines.write_tfrecords \
+      --input=/data/ucf101/train --output_dir=/data/ucf101_tfr --split=train \
+      --num_shards=64 --workers=8
+  python -m data_pipelines.write_tfrecords \
+      --input=/data/ucf101/test --output_dir=/data/ucf101_tfr --split=test \
+      --num_shards=16 --label_map=/data/ucf101_tfr/label_map.txt
+
+What it does, per video (in worker processes): decode with PyAV, resample to
+`--fps`, resize the short side to `--min_resize`, compute TV-L1 flow between
+consecutive frames (`--flow=none` for RGB-only records), JPEG-encode frames
+and flow (`schema.py` owns the format). The parent process writes the
+records into `NAME-00000-of-000NN.tfrecord` shards.
+
+Robust and restartable:
+  * the label map (sorted class names) is written once to
+    `OUTPUT_DIR/label_map.txt` (or `--label_map`) and reused by every split;
+    a split with a class the map lacks is an error, never a shifted index;
+  * an unreadable or empty video is skipped and listed, with the reason, in
+    `OUTPUT_DIR/manifest.json` (which also holds counts per class and split,
+    records per shard, the tool version and all options);
+  * each shard is written under a temporary name and renamed when complete;
+    a re-run skips shards that are complete (their status is kept in
+    `OUTPUT_DIR/.write_tfrecords/`), so an interrupted run resumes.
+The assignment of videos to shards is a seeded shuffle of the input list, so
+a re-run with the same input and flags plans the same shards; a re-run with a
+different input list is detected and refused for finished shards.
+"""
+
+from __future__ import annotations
+
+import collections
+import csv
+import dataclasses
+import datetime
+import glob
+import json
+import multiprocessing
+import os
+import sys
+from typing import Any, Iterable, Protocol, Sequence
+
+import numpy as np
+
+from data_pipelines import atomic_file
+from data_pipelines import label_map as label_map_lib
+from data_pipelines import progress as progress_lib
+from data_pipelines import schema
+from data_pipelines import tvl1
+from data_pipelines import video_io
+
+TOOL_NAME = 'data_pipelines.write_tfrecords'
+TOOL_VERSION = '1.0'
+MANIFEST_FILENAME = 'manifest.json'
+STATUS_DIRNAME = '.write_tfrecords'
+VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
+                    '.mpeg', '.flv', '.wmv', '.3gp', '.ogv')
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodeOptions:
+  """How each video is turned into a record (recorded in the manifest).
+
+  Attributes:
+    fps: frame rate the video is resampled to (0 keeps the source rate).
+    min_resize: short side of stored frames in pixels (0 keeps the size).
+    flow: 'tvl1' (TV-L1 flow per consecutive frame pair) or 'none'.
+    tvl1: TV-L1 solver parameters.
+    jpeg_quality: JPEG quality of RGB frames.
+    flow_jpeg_quality: JPEG quality of flow frames.
+    max_frames: keep at most this many frames per video (0 = all).
+  """
+  fps: float = 25.0
+  min_resize: int = 256
+  flow: str = 'tvl1'
+  tvl1: tvl1.TVL1Params = tvl1.TVL1Params()
+  jpeg_quality: int = schema.DEFAULT_RGB_JPEG_QUALITY
+  flow_jpeg_quality: int = schema.DEFAULT_FLOW_JPEG_QUALITY
+  max_frames: int = 0
+
+  def __post_init__(self):
+    if self.flow not in ('tvl1', 'none'):
+      raise ValueError(f"flow must be 'tvl1' or 'none', got {self.flow!r}")
+
+  def to_dict(self) -> dict[str, Any]:
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class LoadedFrames:
+  """What a video source yields: RGB frames, their rate, a decode warning."""
+  frames: np.ndarray  # uint8 [T, H, W, 3]
+  fps: float
+  warning: str = ''
+
+
+class VideoSource(Protocol):
+  """Anything the writer can turn into a record (must be picklable).
+
+  Real videos use `VideoFileSource`; the synthetic generator has its own
+  source that renders frames, and both go through the same writer.
+  """
+  video_id: str
+  label: str
+
+  def load_frames(self, options: EncodeOptions) -> LoadedFrames:
+    ...
+
+  def describe(self) -> str:
+    ...
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoFileSource:
+  """A video file (optionally a [start_sec, end_sec) segment of it)."""
+  path: str
+  label: str
+  video_id: str
+  start_sec: float | None = None
+  end_sec: float | None = None
+
+  def load_frames(self, options: EncodeOptions) -> LoadedFrames:
+    decoded = video_io.decode_video(
+        self.path, fps=options.fps or None, min_resize=options.min_resize,
+        start_sec=self.start_sec, end_sec=self.end_sec,
+        max_frames=options.max_frames)
+    return LoadedFrames(decoded.frames, decoded.fps, decoded.warning)
+
+  def describe(self) -> str:
+    if self.start_sec is None and self.end_sec is None:
+      return self.path
+    return f'{self.path}[{self.start_sec}:{self.end_sec}]'
+
+
+@dataclasses.dataclass
+class EncodedVideo:
+  """One video ready to be written (the output of a worker)."""
+  video_id: str
+  label: str
+  source: str
+  rgb_jpegs: list[bytes]
+  flow_jpegs: list[bytes] | None
+  fps: float
+  height: int
+  width: int
+  warning: str = ''
+
+
+@dataclasses.dataclass
+class SkippedVideo:
+  """A video that could not be converted, and why."""
+  video_id: str
+  label: str
+  source: str
+  reason: str
+
+
+def encode_video(source: VideoSource,
+                 options: EncodeOptions) -> EncodedVideo | SkippedVideo:
+  """Loads, computes flow and JPEG-encodes one video; never raises on data.
+
+  Any failure of this video (unreadable, empty, too short for flow) becomes
+  a `SkippedVideo` with the reason, so one bad file cannot stop a run.
+  """
+  def skip(reason):
+    return SkippedVideo(source.video_id, source.label, source.describe(),
+                        reason)
+  try:
+    loaded = source.load_frames(options)
+    frames = loaded.frames
+    if frames.shape[0] == 0:
+      return skip('no frames')
+    rgb = [schema.encode_rgb_jpeg(f, options.jpeg_quality) for f in frames]
+    flow = None
+    if options.flow == 'tvl1':
+      if frames.shape[0] < 2:
+        return skip(f'only {frames.shape[0]} frame; TV-L1 flow needs at '
+                    'least 2 (use --flow=none for RGB-only records)')
+      flow = [schema.encode_flow_jpeg(f, options.flow_jpeg_quality)
+              for f in tvl1.compute_flow(frames, options.tvl1)]
+  except video_io.VideoDecodeError as e:
+    return skip(str(e))
+  except Exception as e:  # pylint: disable=broad-except
+    return skip(f'{type(e).__name__}: {e}')
+  return EncodedVideo(source.video_id, source.label, source.describe(), rgb,
+                      flow, loaded.fps, int(frames.shape[1]),
+                      int(frames.shape[2]), loaded.warning)
+
+
+def _encode_job(job):
+  return encode_video(*job)
+
+
+def _init_worker():
+  import cv2  # pylint: disable=g-import-not-at-top
+  # One process per core already; OpenCV's own threads would oversubscribe.
+  cv2.setNumThreads(1)
+
+
+# ---------------------------------------------------------------------------
+# Input discovery.
+
+
+def find_videos_in_folder(
+    root: str, extensions: Sequence[str] = VIDEO_EXTENSIONS
+) -> tuple[list[VideoFileSource], list[SkippedVideo]]:
+  """Lists `root/CLASS/VIDEO.ext`; other files are reported as skipped."""
+  if not os.path.isdir(root):
+    raise FileNotFoundError(f'--input {root}: not a directory or CSV file')
+  sources, skipped = [], []
+  extensions = tuple(e.lower() for e in extensions)
+  for class_name in sorted(os.listdir(root)):
+    class_dir = os.path.join(root, class_name)
+    if class_name.startswith('.') or not os.path.isdir(class_dir):
+      continue
+    for fname in sorted(os.listdir(class_dir)):
+      path = os.path.join(class_dir, fname)
+      if fname.startswith('.') or os.path.isdir(path):
+        continue
+      video_id = f'{class_name}/{os.path.splitext(fname)[0]}'
+      if not fname.lower().endswith(extensions):
+        skipped.append(SkippedVideo(video_id, class_name, path,
+                                    'not a video file extension'))
+        continue
+      sources.append(VideoFileSource(path, class_name, video_id))
+  if not sources:
+    raise ValueError(f'--input {root}: no videos found under CLASS/ '
+                     f'subfolders with extensions {list(extensions)}')
+  return sources, skipped
+
+
+def read_csv(path: str, video_root: str = '') -> list[VideoFileSource]:
+  """Reads `path,label[,start,end]` rows (a header row is optional).
+
+  Relative paths are resolved against `video_root` (default: the CSV's
+  folder). start/end are seconds; empty means the whole video.
+  """
+  root = video_root or os.path.dirname(os.path.abspath(path))
+  sources = []
+  with open(path, newline='') as f:
+    for lineno, row in enumerate(csv.reader(f), 1):
+      if not row or not ''.join(row).strip() or row[0].startswith('#'):
+        continue
+      if lineno == 1 and row[0].strip().lower() in ('path', 'video_path'):
+        continue
+      if len(row) not in (2, 4):
+        raise ValueError(f'{path}:{lineno}: expected path,label[,start,end], '
+                         f'got {len(row)} columns')
+      video, label = row[0].strip(), row[1].strip()
+      if not label:
+        raise ValueError(f'{path}:{lineno}: empty label')
+      start = end = None
+      try:
+        if len(row) == 4:
+          start = float(row[2]) if row[2].strip() else None
+          end = float(row[3]) if row[3].strip() else None
+      except ValueError as e:
+        raise ValueError(f'{path}:{lineno}: start/end must be seconds ({e})'
+                         ) from e
+      full = video if os.path.isabs(video) else os.path.join(root, video)
+      video_id = os.path.splitext(os.path.relpath(full, root))[0]
+      if start is not None or end is not None:
+        video_id += f'@{start if start is not None else ""}-' \
+                    f'{end if end is not None else ""}'
+      sources.append(VideoFileSource(full, label, video_id, start, end))
+  if not sources:
+    raise ValueError(f'{path}: no rows')
+  return sources
+
+
+# ---------------------------------------------------------------------------
+# Writing.
+
+
+def shard_filename(name: str, index: int, num_shards: int) -> str:
+  return f'{name}-{index:05d}-of-{num_shards:05d}.tfrecord'
+
+
+def plan_shards(video_ids: Sequence[str], num_shards: int,
+                seed: int) -> list[list[int]]:
+  """Indices of the videos of each shard: a seeded shuffle, dealt round robin.
+
+  Shuffling mixes classes inside each shard (file-level shuffling in the
+  input pipeline then mixes well); the seed makes re-runs plan identically.
+  """
+  order = np.random.default_rng(seed).permutation(len(video_ids))
+  return [order[k::num_shards].tolist() for k in range(num_shards)]
+
+
+def default_num_shards(num_videos: int) -> int:
+  """DMVR's rule of thumb: about sqrt(N) shards."""
+  return max(1, int(round(np.sqrt(num_videos))))
+
+
+def read_manifest(output_dir: str) -> dict[str, Any]:
+  path = os.path.join(output_dir, MANIFEST_FILENAME)
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    try:
+      return json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f'{path}: not valid JSON ({e})') from e
+
+
+def write_split(sources: Sequence[VideoSource], *, output_dir: str,
+                split: str, class_names: Sequence[str],
+                num_shards: int = 0, options: EncodeOptions = EncodeOptions(),
+                workers: int = 1, name: str = '', seed: int = 0,
+                pre_skipped: Iterable[SkippedVideo] = (),
+                input_description: str = '', show_progress: bool = True,
+                extra_manifest: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+  """Converts `sources` into the shards of one split and updates the manifest.
+
+  Args:
+    sources: the videos of the split.
+    output_dir: where shards, manifest.json and the shard status go.
+    split: split name (manifest key; also the default shard name).
+    class_names: the label map; index = position. Every source label must
+      be in it.
+    num_shards: number of shards (0 = about sqrt(number of videos)).
+    options: how videos are decoded and encoded.
+    workers: worker processes (<= 1 encodes in this process).
+    name: shard file prefix (default: `split`).
+    seed: seed of the video-to-shard assignment.
+    pre_skipped: videos already rejected during discovery (manifest only).
+    input_description: where the videos came from (manifest only).
+    show_progress: draw the progress bar on stderr.
+    extra_manifest: extra keys stored in this split's manifest entry.
+
+  Returns:
+    This split's manifest entry.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  name = name or split
+  label_index = {n: i for i, n in enumerate(class_names)}
+  unknown = sorted({s.label for s in sources} - set(label_index))
+  if unknown:
+    raise ValueError(f'split {split!r}: labels {unknown} are not in the label '
+                     'map')
+  ids = [s.video_id for s in sources]
+  dups = sorted(i for i, c in collections.Counter(ids).items() if c > 1)
+  if dups:
+    raise ValueError(f'split {split!r}: duplicate video ids {dups[:10]}')
+  num_shards = num_shards or default_num_shards(len(sources))
+  plan = plan_shards(ids, num_shards, seed)
+  status_dir = os.path.join(output_dir, STATUS_DIRNAME)
+  os.makedirs(status_dir, exist_ok=True)
+
+  shard_status: dict[int, dict[str, Any]] = {}
+  pending: list[int] = []
+  for k, members in enumerate(plan):
+    fname = shard_filename(name, k, num_shards)
+    final = os.path.join(output_dir, fname)
+    status_path = os.path.join(status_dir, fname + '.json')
+    for stale in glob.glob(final + '.tmp-*'):
+      os.remove(stale)  # Left by an interrupted run.
+    planned = [ids[i] for i in members]
+    if os.path.exists(final):
+      if not os.path.exists(status_path):
+        raise FileExistsError(
+            f'{final}: exists but has no status file {status_path}; it was '
+            'not written by this tool run. Delete it or use another '
+            '--output_dir.')
+      with open(status_path) as f:
+        status = json.load(f)
+      if status.get('planned') != planned:
+        raise FileExistsError(
+            f'{final}: was written from a different input list or '
+            '--num_shards/--seed; delete the old shards of this split or use '
+            'another --output_dir.')
+      shard_status[k] = status
+    else:
+      pending.append(k)
+
+  bar = progress_lib.ProgressBar(
+      sum(len(plan[k]) for k in pending),
+      f'{split}: {len(pending)}/{num_shards} shards to write',
+      enabled=show_progress)
+  jobs = ((sources[i], options) for k in pending for i in plan[k])
+  if workers > 1 and pending:
+    # 'spawn': the parent has TensorFlow loaded, and forking a process with
+    # TensorFlow's threads running can deadlock.
+    pool = multiprocessing.get_context('spawn').Pool(
+        workers, initializer=_init_worker)
+    results = pool.imap(_encode_job, jobs, chunksize=1)
+  else:
+    pool = None
+    _init_worker()
+    results = map(_encode_job, jobs)
+  try:
+    for k in pending:
+      fname = shard_filename(name, k, num_shards)
+      final = os.path.join(output_dir, fname)
+      tmp = f'{final}.tmp-{os.getpid()}'
+      status = {'planned': [ids[i] for i in plan[k]], 'written': [],
+                'skipped': [], 'warnings': [],
+                'counts_per_class': collections.Counter()}
+      with tf.io.TFRecordWriter(tmp) as writer:
+        for _ in plan[k]:
+          result = next(results)
+          bar.update()
+          if isinstance(result, SkippedVideo):
+            status['skipped'].append(dataclasses.asdict(result))
+            continue
+          example = schema.make_sequence_example(
+              video_id=result.video_id, label_index=label_index[result.label],
+              label_name=result.label, rgb_jpegs=result.rgb_jpegs,
+              flow_jpegs=result.flow_jpegs, fps=result.fps,
+              height=result.height, width=result.width,
+              filename=result.source)
+          writer.write(example.SerializeToString())
+          status['written'].append(result.video_id)
+          status['counts_per_class'][result.label] += 1
+          if result.warning:
+            status['warnings'].append({'video_id': result.video_id,
+                                       'source': result.source,
+                                       'warning': result.warning})
+      status['num_records'] = len(status['written'])
+      # Status first, then the rename: a shard that exists is complete and
+      # always has its status.
+      atomic_file.write_json(os.path.join(status_dir, fname + '.json'), status)
+      os.replace(tmp, final)
+      shard_status[k] = status
+  finally:
+    bar.close()
+    if pool is not None:
+      pool.terminate()
+      pool.join()
+
+  entry = _split_entry(name, num_shards, plan, shard_status, sources,
+                       list(pre_skipped), options, input_description)
+  entry['resumed_shards'] = num_shards - len(pending)
+  entry.update(extra_manifest or {})
+  _update_manifest(output_dir, split, entry, class_names)
+  return entry
+
+
+def _split_entry(name, num_shards, plan, shard_status, sources,
+                 pre_skipped, options, input_description):
+  counts = collections.Counter()
+  skipped = [dataclasses.asdict(s) for s in pre_skipped]
+  warnings = []
+  shards = {}
+  for k in range(len(plan)):
+    status = shard_status[k]
+    counts.update(status['counts_per_class'])
+    skipped.extend(status['skipped'])
+    warnings.extend(status['warnings'])
+    shards[shard_filename(name, k, num_shards)] = status['num_records']
+  return {
+      'name': name,
+      'input': input_description,
+      'num_inputs': len(sources) + len(pre_skipped),
+      'num_written': sum(shards.values()),
+      'num_skipped': len(skipped),
+      'num_shards': num_shards,
+      'shards': shards,
+      'counts_per_class': dict(sorted(counts.items())),
+      'skipped': skipped,
+      'warnings': warnings,
+      'modalities': ['rgb'] + (['flow'] if options.flow != 'none' else []),
+      'options': options.to_dict(),
+  }
+
+
+def _update_manifest(output_dir: str, split: str, entry: dict[str, Any],
+                     class_names: Sequence[str]) -> None:
+  manifest = read_manifest(output_dir)
+  manifest.update({
+      'tool': TOOL_NAME,
+      'version': TOOL_VERSION,
+      'label_map': list(class_names),
+      'num_classes': len(class_names),
+  })
+  entry['updated'] = datetime.datetime.now(datetime.timezone.utc).isoformat(
+      timespec='seconds')
+  manifest.setdefault('splits', {})[split] = entry
+  atomic_file.write_json(os.path.join(output_dir, MANIFEST_FILENAME), manifest)
+
+
+# ---------------------------------------------------------------------------
+# CLI.
+
+
+def _define_flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  f = flags
+  f.DEFINE_string('input', None, 'A CSV (path,label[,start,end]) or a folder '
+                  'tree CLASS/VIDEO.ext.', required=True)
+  f.DEFINE_string('output_dir', None, 'Where shards, label_map.txt and '
+                  'manifest.json are written.', required=True)
+  f.DEFINE_string('split', None, 'Split name (train, test, ...).',
+                  required=True)
+  f.DEFINE_string('name', '', 'Shard file prefix (default: the split name).')
+  f.DEFINE_integer('num_shards', 0, 'Number of shards (0 = ~sqrt(videos)).')
+  f.DEFINE_string('label_map', '', 'Label map file; reused if it exists, '
+                  'else written from this split\'s classes. Default: '
+                  'OUTPUT_DIR/label_map.txt.')
+  f.DEFINE_string('video_root', '', 'Base of relative CSV paths (default: '
+                  'the CSV folder).')
+  f.DEFINE_float('fps', 25.0, 'Output frame rate (0 keeps the source rate).')
+  f.DEFINE_integer('min_resize', 256, 'Short side of stored frames (0 keeps '
+                   'the size).')
+  f.DEFINE_enum('flow', 'tvl1', ['tvl1', 'none'], 'Flow to store.')
+  f.DEFINE_integer('max_frames', 0, 'Keep at most this many frames per '
+                   'video (0 = all).')
+  f.DEFINE_integer('jpeg_quality', schema.DEFAULT_RGB_JPEG_QUALITY,
+                   'JPEG quality of RGB frames.')
+  f.DEFINE_integer('flow_jpeg_quality', schema.DEFAULT_FLOW_JPEG_QUALITY,
+                   'JPEG quality of flow frames.')
+  defaults = tvl1.TVL1Params()
+  for field in dataclasses.fields(tvl1.TVL1Params):
+    value = getattr(defaults, field.name)
+    flag = 'tvl1_' + field.name.rstrip('_')
+    define = f.DEFINE_integer if isinstance(value, int) else f.DEFINE_float
+    define(flag, value, f'TV-L1 parameter {field.name} (OpenCV meaning).')
+  f.DEFINE_integer('workers', os.cpu_count() or 1, 'Worker processes.')
+  f.DEFINE_integer('seed', 0, 'Seed of the video-to-shard assignment.')
+  f.DEFINE_list('extensions', list(VIDEO_EXTENSIONS), 'Video file '
+                'extensions in folder mode.')
+  f.DEFINE_bool('progress', True, 'Show the progress bar.')
+  return f.FLAGS
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags_ = flags.FLAGS
+  params = tvl1.TVL1Params(**{
+      field.name: getattr(flags_, 'tvl1_' + field.name.rstrip('_'))
+      for field in dataclasses.fields(tvl1.TVL1Params)})
+  options = EncodeOptions(
+      fps=flags_.fps, min_resize=flags_.min_resize, flow=flags_.flow,
+      tvl1=params, jpeg_quality=flags_.jpeg_quality,
+      flow_jpeg_quality=flags_.flow_jpeg_quality,
+      max_frames=flags_.max_frames)
+  if os.path.isdir(flags_.input):
+    sources, pre_skipped = find_videos_in_folder(
+        flags_.input, ['.' + e.lstrip('.') for e in flags_.extensions])
+  elif os.path.isfile(flags_.input):
+    sources, pre_skipped = read_csv(flags_.input, flags_.video_root), []
+  else:
+    raise FileNotFoundError(f'--input {flags_.input}: no such file or folder')
+  os.makedirs(flags_.output_dir, exist_ok=True)
+  map_path = flags_.label_map or os.path.join(
+      flags_.output_dir, label_map_lib.LABEL_MAP_FILENAME)
+  class_names = label_map_lib.load_or_create(map_path,
+                                             {s.label for s in sources})
+  if flags_.label_map and os.path.abspath(map_path) != os.path.abspath(
+      os.path.join(flags_.output_dir, label_map_lib.LABEL_MAP_FILENAME)):
+    # Keep a copy next to the records so the data dir is self-contained.
+    label_map_lib.write_label_map(
+        os.path.join(flags_.output_dir, label_map_lib.LABEL_MAP_FILENAME),
+        class_names)
+  entry = write_split(
+      sources, output_dir=flags_.output_dir, split=flags_.split,
+      class_names=class_names, num_shards=flags_.num_shards, options=options,
+      workers=flags_.workers, name=flags_.name, seed=flags_.seed,
+      pre_skipped=pre_skipped, input_description=flags_.input,
+      show_progress=flags_.progress)
+  print(f'{flags_.split}: wrote {entry["num_written"]} videos in '
+        f'{entry["num_shards"]} shards ({entry["resumed_shards"]} already '
+        f'complete), skipped {entry["num_skipped"]}; see '
+        f'{os.path.join(flags_.output_dir, MANIFEST_FILENAME)}',
+        file=sys.stderr)
+
+
+if __name__ == '__main__':
+  from absl import app  # pylint: disable=g-import-not-at-top
+  _define_flags()
+  app.run(main)
