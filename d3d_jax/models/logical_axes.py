@@ -1,0 +1,28 @@
+"""Logical axis names carried by parameters and activations.
+
+Models name axes, never devices: the trainer maps these names to mesh axes with
+rules from the config (`config.sharding_rules`), e.g. ``('batch', 'data')`` for data
+parallelism or ``('conv_out', 'data')`` for FSDP-style parameter sharding. Outside a
+`nn.logical_axis_rules` context the annotations are no-ops, so nothing in a model
+assumes a device count.
+"""
+
+import flax.linen as nn
+
+ACTIVATION_AXES = ("batch", "time", "height", "width", "channels")
+KERNEL_AXES = ("conv_time", "conv_height", "conv_width", "conv_in", "conv_out")
+DENSE_AXES = ("conv_in", "conv_out")
+NORM_AXES = ("channels_param",)
+
+# Data parallelism: the batch is split over 'data', parameters are replicated.
+DATA_PARALLEL_RULES = (
+    ("batch", "data"),
+    ("time", None), ("height", None), ("width", None), ("channels", None),
+    ("conv_time", None), ("conv_height", None), ("conv_width", None),
+    ("conv_in", None), ("conv_out", None), ("channels_param", None),
+)
+
+
+def constrain_activation(x):
+  """Annotates an NTHWC activation so the batch axis follows the sharding rules."""
+  return nn.with_logical_constraint(x, ACTIVATION_AXES)

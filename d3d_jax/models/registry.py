@@ -1,0 +1,95 @@
+"""`build_model(name, num_classes=..., **options)`: the published configurations.
+
+| name               | what it is                                                        | params (400 cls, RGB) |
+|--------------------|-------------------------------------------------------------------|-----------:|
+| `i3d`              | DeepMind I3D: conv1 7x7x7, 3x3x3 convs everywhere, no gating      | 12,689,984 |
+| `s3dg`             | slim S3D-G (D3D's backbone): conv1 [3,7,7], separable, gated       |  9,518,848 |
+| `s3d`              | torchvision S3D: separable 7x7x7 conv1, BN (with scale) after both halves, no gating, symmetric padding | 8,320,048 |
+| `i2d`              | I3D with every conv 2-D (pools keep their temporal extent, as slim) |  6,002,624 |
+| `top_heavy_i3d`    | 2-D below `switch_block`, 3-D from it on (conv1 1x7x7)             | Mixed_4b: 11,684,288 |
+| `bottom_heavy_i3d` | 3-D below `switch_block` (conv1 7x7x7), 2-D from it on             | Mixed_4b:  7,008,320 |
+
+Any `S3DG` attribute can be overridden by keyword (e.g. ``first_temporal_kernel_size=7``,
+``depth_multiplier=0.125``), and any `ConvOptions` field too (``padding``, ``lowering``,
+``bn_scale``, ``dtype``, ...). ``input_channels=2`` builds a flow network.
+"""
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+import jax.numpy as jnp
+
+from d3d_jax.models.s3dg import S3DG
+from d3d_jax.models.units import ConvOptions
+
+_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
+
+
+def _i3d() -> dict[str, Any]:
+  return dict(first_temporal_kernel_size=7, temporal_conv_startat="Conv3d_2c_3x3",
+              separable=False, gating_startat=None, dropout_rate=0.5)
+
+
+def _s3dg() -> dict[str, Any]:
+  return dict(first_temporal_kernel_size=3, temporal_conv_startat="Conv3d_2c_3x3",
+              separable=True, gating_startat="Conv3d_2c_3x3", dropout_rate=0.2)
+
+
+def _s3d() -> dict[str, Any]:
+  return dict(first_temporal_kernel_size=7, separable_conv1=True,
+              temporal_conv_startat="Conv3d_2c_3x3", separable=True,
+              temporal_norm="batch_norm", gating_startat=None, dropout_rate=0.2,
+              bn_scale=True, padding="symmetric")
+
+
+def _i2d() -> dict[str, Any]:
+  return dict(first_temporal_kernel_size=1, temporal_conv_startat=None, separable=False,
+              gating_startat=None, dropout_rate=0.5)
+
+
+def _top_heavy_i3d(switch_block: str = "Mixed_4b") -> dict[str, Any]:
+  """GKD's student (Wang et al. 2024) switches to 3-D at Mixed_4d; S3D's Fig. 2 sweeps it."""
+  return dict(first_temporal_kernel_size=1, temporal_conv_startat=switch_block,
+              separable=False, gating_startat=None, dropout_rate=0.5)
+
+
+def _bottom_heavy_i3d(switch_block: str = "Mixed_4b") -> dict[str, Any]:
+  return dict(first_temporal_kernel_size=7, temporal_conv_startat="Conv3d_2c_3x3",
+              temporal_conv_endat=switch_block, separable=False, gating_startat=None,
+              dropout_rate=0.5)
+
+
+MODELS: dict[str, Callable[..., dict[str, Any]]] = {
+    "i3d": _i3d,
+    "s3dg": _s3dg,
+    "s3d": _s3d,
+    "i2d": _i2d,
+    "top_heavy_i3d": _top_heavy_i3d,
+    "bottom_heavy_i3d": _bottom_heavy_i3d,
+}
+
+_OPTION_FIELDS = {f.name for f in dataclasses.fields(ConvOptions)}
+_MODEL_FIELDS = {f.name for f in dataclasses.fields(S3DG)} - {"parent", "name", "options"}
+
+
+def build_model(name: str, num_classes: int, *, switch_block: Optional[str] = None,
+                **overrides) -> S3DG:
+  """Builds a preset of `MODELS` with `overrides` of S3DG / ConvOptions attributes."""
+  if name not in MODELS:
+    raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
+  if switch_block is not None and name not in ("top_heavy_i3d", "bottom_heavy_i3d"):
+    raise ValueError(f"switch_block applies only to the heavy I3D variants, not {name!r}")
+  settings = MODELS[name](switch_block) if switch_block else MODELS[name]()
+  settings.update(overrides)
+  unknown = set(settings) - _OPTION_FIELDS - _MODEL_FIELDS
+  if unknown:
+    raise ValueError(
+        f"unknown option(s) {sorted(unknown)} for model {name!r}; known: "
+        f"{sorted(_MODEL_FIELDS | _OPTION_FIELDS | {'switch_block'})}")
+  option_values = {k: settings.pop(k) for k in list(settings) if k in _OPTION_FIELDS}
+  for key in ("dtype", "param_dtype"):
+    if isinstance(option_values.get(key), str):
+      if option_values[key] not in _DTYPES:
+        raise ValueError(f"{key} must be one of {sorted(_DTYPES)}, got {option_values[key]!r}")
+      option_values[key] = _DTYPES[option_values[key]]
+  return S3DG(num_classes=num_classes, options=ConvOptions(**option_values), **settings)

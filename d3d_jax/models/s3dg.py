@@ -1,0 +1,191 @@
+"""S3D-G and its family: the Inception-v1 3-D network of I3D, S3D, S3D-G, I2D and the
+bottom- / top-heavy I3D variants (Xie et al., ECCV 2018; Carreira & Zisserman, 2017).
+
+One module covers the family the way slim's `s3dg_base` does; the presets in
+`d3d_jax.models.registry` name the published configurations. Layer table (names as in
+the DeepMind checkpoints, shapes for a 64x224x224 input):
+
+| endpoint          | op                                   | output       |
+|-------------------|--------------------------------------|--------------|
+| Conv3d_1a_7x7     | conv [k1,7,7] stride 2               | 32x112x112x64 |
+| MaxPool3d_2a_3x3  | max pool [1,3,3] stride [1,2,2]      | 32x56x56x64  |
+| Conv3d_2b_1x1     | conv 1x1x1                           | 32x56x56x64  |
+| Conv3d_2c_3x3     | conv [t,3,3] (separable in S3D)      | 32x56x56x192 |
+| MaxPool3d_3a_3x3  | max pool [1,3,3] stride [1,2,2]      | 32x28x28x192 |
+| Mixed_3b, 3c      | Inception                            | 32x28x28x480 |
+| MaxPool3d_4a_3x3  | max pool [3,3,3] stride 2            | 16x14x14x480 |
+| Mixed_4b ... 4f   | Inception                            | 16x14x14x832 |
+| MaxPool3d_5a_2x2  | max pool [2,2,2] stride 2            | 8x7x7x832    |
+| Mixed_5b, 5c      | Inception                            | 8x7x7x1024   |
+| Logits            | avg pool [2,7,7] VALID (clipped), dropout, 1x1x1 conv + bias, mean over T | 400 |
+
+``t`` is 3 for the blocks in [`temporal_conv_startat`, `temporal_conv_endat`) and 1
+elsewhere; S3D-G gates every conv block from `gating_startat` on. Pools keep their
+temporal extent in every variant (slim). `__call__` returns ``(logits, endpoints)``
+where `endpoints` maps every endpoint name above, plus ``Logits_per_time`` (the
+[B, T', classes] logits before the temporal mean) and ``Predictions`` (softmax), to its
+activation, so objectives can distill or probe any layer by name.
+"""
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from d3d_jax.models import logical_axes
+from d3d_jax.models.conv3d import Conv3D
+from d3d_jax.models.inception import INCEPTION_V1_CHANNELS, InceptionBlock
+from d3d_jax.models.pooling import clipped_avg_pool_3d, max_pool_3d
+from d3d_jax.models.units import ConvOptions, ConvUnit
+
+# Blocks whose [t,3,3] convs switch between 2-D and 3-D, in network order.
+CONV_BLOCKS = (
+    "Conv3d_2c_3x3", "Mixed_3b", "Mixed_3c", "Mixed_4b", "Mixed_4c", "Mixed_4d",
+    "Mixed_4e", "Mixed_4f", "Mixed_5b", "Mixed_5c",
+)
+
+ENDPOINTS = (
+    "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3",
+    "MaxPool3d_3a_3x3", "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b",
+    "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f", "MaxPool3d_5a_2x2", "Mixed_5b",
+    "Mixed_5c", "Logits_per_time", "Logits", "Predictions",
+)
+
+# Max pools: (window, strides), identical in every variant.
+_POOLS = {
+    "MaxPool3d_2a_3x3": ((1, 3, 3), (1, 2, 2)),
+    "MaxPool3d_3a_3x3": ((1, 3, 3), (1, 2, 2)),
+    "MaxPool3d_4a_3x3": ((3, 3, 3), (2, 2, 2)),
+    "MaxPool3d_5a_2x2": ((2, 2, 2), (2, 2, 2)),
+}
+
+
+def _block_range(start: Optional[str], end: Optional[str], option: str) -> range:
+  """Indices into CONV_BLOCKS of [start, end); empty when start is None."""
+  for name, value in ((f"{option}_startat", start), (f"{option}_endat", end)):
+    if value is not None and value not in CONV_BLOCKS:
+      raise ValueError(f"{name} must be None or one of {CONV_BLOCKS}, got {value!r}")
+  if start is None:
+    return range(0)
+  stop = len(CONV_BLOCKS) if end is None else CONV_BLOCKS.index(end)
+  return range(CONV_BLOCKS.index(start), stop)
+
+
+class S3DG(nn.Module):
+  """The Inception-v1 3-D family on NTHWC clips (see the module docstring).
+
+  Attributes:
+    num_classes: logits width.
+    input_channels: 3 for RGB, 2 for optical flow (x, y); checked against the input.
+    first_temporal_kernel_size: k1 of Conv3d_1a_7x7 ([k1,7,7], stride 2 in T, H, W).
+    separable_conv1: split Conv3d_1a into 1x7x7 + k1x1x1 (torchvision S3D).
+    temporal_conv_startat / temporal_conv_endat: the [start, end) range of CONV_BLOCKS
+      with 3-D ([3,3,3]) convs; None start means no temporal convs (I2D).
+    separable: split each [3,3,3] conv into 1x3x3 + 3x1x1 (S3D / S3D-G).
+    temporal_norm: 'bias' (slim) or 'batch_norm' (torchvision / MMV) after the
+      temporal half of a separable conv.
+    gating_startat: first block with self-gating, or None (no gating).
+    gate_bias: a bias in the gating projection (MMV) or not (slim).
+    depth_multiplier, min_depth: channels ``max(int(c * depth_multiplier), min_depth)``.
+    dropout_rate: dropout before the logits conv, active only when ``train=True``.
+    options: padding ('SAME' | 'symmetric'), conv lowering, BN and dtype conventions.
+  """
+
+  num_classes: int = 400
+  input_channels: int = 3
+  first_temporal_kernel_size: int = 3
+  separable_conv1: bool = False
+  temporal_conv_startat: Optional[str] = "Conv3d_2c_3x3"
+  temporal_conv_endat: Optional[str] = None
+  separable: bool = True
+  temporal_norm: str = "bias"
+  gating_startat: Optional[str] = "Conv3d_2c_3x3"
+  gate_bias: bool = False
+  depth_multiplier: float = 1.0
+  min_depth: int = 16
+  dropout_rate: float = 0.2
+  options: ConvOptions = ConvOptions()
+
+  def depth(self, channels: int) -> int:
+    return max(int(channels * self.depth_multiplier), self.min_depth)
+
+  @nn.compact
+  def __call__(self, x, train: bool = False) -> tuple[jax.Array, dict[str, Any]]:
+    if x.ndim != 5 or x.shape[-1] != self.input_channels:
+      raise ValueError(
+          f"expected an NTHWC clip with {self.input_channels} channels "
+          f"(model.input_channels), got shape {x.shape}")
+    temporal_blocks = _block_range(self.temporal_conv_startat, self.temporal_conv_endat,
+                                   "temporal_conv")
+    gated_blocks = _block_range(self.gating_startat, None, "gating")
+    o = self.options
+    endpoints = {}
+
+    def record(name, value):
+      endpoints[name] = logical_axes.constrain_activation(value)
+      return endpoints[name]
+
+    x = jnp.asarray(x, o.dtype)
+    k1 = self.first_temporal_kernel_size
+    x = record("Conv3d_1a_7x7", ConvUnit(
+        self.depth(64), (k1, 7, 7), (2, 2, 2), separable=self.separable_conv1,
+        temporal_norm=self.temporal_norm, options=o, name="Conv3d_1a_7x7")(x, train))
+
+    def pool(name, x):
+      window, strides = _POOLS[name]
+      return record(name, max_pool_3d(x, window, strides, o.padding, o.lowering))
+
+    def conv_block(name, x):
+      index = CONV_BLOCKS.index(name)
+      t = 3 if index in temporal_blocks else 1
+      common = dict(separable=self.separable, temporal_norm=self.temporal_norm,
+                    gating=index in gated_blocks, gate_bias=self.gate_bias, options=o,
+                    name=name)
+      if name == "Conv3d_2c_3x3":
+        return record(name, ConvUnit(self.depth(192), (t, 3, 3), **common)(x, train))
+      channels = INCEPTION_V1_CHANNELS[name].scaled(self.depth)
+      return record(name, InceptionBlock(channels, t, **common)(x, train))
+
+    x = pool("MaxPool3d_2a_3x3", x)
+    x = record("Conv3d_2b_1x1", ConvUnit(
+        self.depth(64), (1, 1, 1), options=o, name="Conv3d_2b_1x1")(x, train))
+    x = conv_block("Conv3d_2c_3x3", x)
+    x = pool("MaxPool3d_3a_3x3", x)
+    x = conv_block("Mixed_3b", x)
+    x = conv_block("Mixed_3c", x)
+    x = pool("MaxPool3d_4a_3x3", x)
+    for name in ("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f"):
+      x = conv_block(name, x)
+    x = pool("MaxPool3d_5a_2x2", x)
+    x = conv_block("Mixed_5b", x)
+    x = conv_block("Mixed_5c", x)
+
+    logits_per_time = LogitsHead(self.num_classes, self.dropout_rate, o, name="Logits")(
+        x, train)
+    endpoints["Logits_per_time"] = logits_per_time
+    logits = jnp.mean(logits_per_time, axis=1)
+    endpoints["Logits"] = logits
+    endpoints["Predictions"] = jax.nn.softmax(logits, axis=-1)
+    return logits, endpoints
+
+
+class LogitsHead(nn.Module):
+  """avg pool [2,7,7] VALID (clipped to the input), dropout, 1x1x1 conv with bias.
+
+  Returns float32 per-time-step logits [B, T', classes]; positions left over in H, W
+  (inputs larger than 224 px) are averaged, so the network is fully convolutional.
+  """
+
+  num_classes: int
+  dropout_rate: float
+  options: ConvOptions
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    o = self.options
+    x = clipped_avg_pool_3d(x, (2, 7, 7))
+    x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    x = Conv3D(self.num_classes, (1, 1, 1), use_bias=True, lowering=o.lowering,
+               dtype=o.dtype, param_dtype=o.param_dtype, name="Conv3d_0c_1x1")(x)
+    return jnp.mean(x, axis=(2, 3)).astype(jnp.float32)
