@@ -39,7 +39,6 @@ memory.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Sequence
 
 import cv2
@@ -153,11 +152,6 @@ def _check_uint8_image(frame: np.ndarray, what: str) -> np.ndarray:
 # Records.
 
 
-def _tf():
-  """TensorFlow, imported on first use (see the module docstring)."""
-  return importlib.import_module('tensorflow')
-
-
 def make_sequence_example(*, video_id: str, label_index: int, label_name: str,
                           rgb_jpegs: Sequence[bytes],
                           flow_jpegs: Sequence[bytes] | None, fps: float,
@@ -168,7 +162,7 @@ def make_sequence_example(*, video_id: str, label_index: int, label_name: str,
   `flow_jpegs` is None for RGB-only records; otherwise it must hold exactly
   one flow frame fewer than `rgb_jpegs`.
   """
-  tf = _tf()
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if not rgb_jpegs:
     raise ValueError(f'video {video_id!r}: no RGB frames to write')
   if flow_jpegs is not None and len(flow_jpegs) != len(rgb_jpegs) - 1:
@@ -201,7 +195,7 @@ def read_sequence_example(serialized: bytes) -> dict[str, Any]:
   Returns a dict with the context keys that are present (scalars: first
   value) and the feature lists as lists of bytes ([] when absent).
   """
-  tf = _tf()
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   ex = tf.train.SequenceExample.FromString(serialized)
   out: dict[str, Any] = {}
   for key, feature in ex.context.feature.items():
@@ -226,7 +220,7 @@ def parse_spec():
   as an empty value that the pipeline turns into an error naming the file
   and the field, rather than a parser error that names neither.
   """
-  tf = _tf()
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   context = {
       LABEL_INDEX_KEY: tf.io.VarLenFeature(tf.int64),
       VIDEO_ID_KEY: tf.io.VarLenFeature(tf.string),
@@ -238,32 +232,34 @@ def parse_spec():
   return context, sequence
 
 
-def tf_decode_rgb(encoded):
-  """Decodes JPEG strings [N] into uint8 [N, H, W, 3]."""
-  tf = _tf()
-  return tf.map_fn(lambda x: tf.io.decode_jpeg(x, channels=3), encoded,
-                   fn_output_signature=tf.TensorSpec([None, None, 3],
-                                                     tf.uint8))
+def tf_decode_frames(encoded, modality: str):
+  """Decodes JPEG strings [N] -> uint8 [N, H, W, C] (C = 3 RGB, 2 flow x/y).
 
-
-def tf_rgb_to_unit_range(frames):
-  """uint8 RGB -> float32 in [-1, 1] (the model input convention)."""
-  tf = _tf()
-  return tf.cast(frames, tf.float32) * (2.0 / 255.0) - 1.0
-
-
-def tf_decode_flow(encoded):
-  """Decodes flow JPEG strings [N] into float32 [N, H, W, 2] in [-1, 1].
-
-  The value is displacement / 20 (positive x = rightwards, positive y =
-  downwards), in pixels of the stored frame.
+  Flow uses the accurate integer IDCT (see the module docstring) and drops
+  the zero third channel.
   """
-  tf = _tf()
-  images = tf.map_fn(
-      lambda x: tf.io.decode_jpeg(x, channels=3,
-                                  dct_method='INTEGER_ACCURATE'),
-      encoded, fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
-  return tf.cast(images[..., :2], tf.float32) / 127.5 - 1.0
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if modality == 'rgb':
+    decode = lambda x: tf.io.decode_jpeg(x, channels=3)
+    channels = 3
+  elif modality == 'flow':
+    decode = lambda x: tf.io.decode_jpeg(x, channels=3,
+                                         dct_method='INTEGER_ACCURATE')[..., :2]
+    channels = 2
+  else:
+    raise ValueError(f'unknown modality {modality!r}')
+  return tf.map_fn(decode, encoded, fn_output_signature=tf.TensorSpec(
+      [None, None, channels], tf.uint8))
+
+
+def tf_to_model_range(values):
+  """Stored 0..255 values (uint8 or float) -> float32 in [-1, 1].
+
+  For RGB this is the model's input scaling; for flow it is displacement /
+  20 (the inverse of the quantisation above).
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.cast(values, tf.float32) / 127.5 - 1.0
 
 
 def tf_jpeg_markers_ok(encoded):
@@ -271,7 +267,7 @@ def tf_jpeg_markers_ok(encoded):
 
   Catches truncated and non-JPEG frames cheaply, before decoding.
   """
-  tf = _tf()
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   length = tf.strings.length(encoded)
   head = tf.strings.substr(encoded, 0, 2)
   tail = tf.strings.substr(encoded, tf.maximum(length - 2, 0),
