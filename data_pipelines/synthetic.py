@@ -70,11 +70,14 @@ class RenderOptions:
     max_objects: each video has 1..max_objects objects, all with the class
       motion (each with its own speed).
     object_size: (min, max) object radius as a fraction of the short side.
-    travel: (min, max) distance covered over the video by a translating
-      object (and by the rim of a rotating one), as a fraction of the short
-      side.
-    scale_change: (min, max) total size ratio over the video for
-      expand/contract.
+    speed: (min, max) speed of a translating object (and of the rim of a
+      rotating one) in short sides per frame; at 32x32 the default is
+      0.6-1.3 px/frame. Objects that leave the frame re-enter on the
+      opposite side (the scene wraps around), so any video length works.
+    scale_rate: (min, max) change of log(size) per frame for expand /
+      contract, reduced for long videos so the size changes by at most
+      `max_scale_ratio` over the video.
+    max_scale_ratio: largest size ratio between first and last frame.
     camouflage: probability that an object's texture uses the background's
       colours (then only motion separates it from the background).
     noise_std: std of per-frame Gaussian pixel noise (0-255 scale).
@@ -84,8 +87,9 @@ class RenderOptions:
   width: int = 32
   max_objects: int = 2
   object_size: tuple[float, float] = (0.18, 0.3)
-  travel: tuple[float, float] = (0.3, 0.6)
-  scale_change: tuple[float, float] = (1.6, 2.4)
+  speed: tuple[float, float] = (0.02, 0.04)
+  scale_rate: tuple[float, float] = (0.03, 0.06)
+  max_scale_ratio: float = 4.0
   camouflage: float = 0.5
   noise_std: float = 2.0
 
@@ -119,14 +123,15 @@ def _palette(rng: np.random.Generator) -> np.ndarray:
       return colours
 
 
-def _texture(rng: np.random.Generator, h: int, w: int,
-             palette: np.ndarray) -> np.ndarray:
+def _texture(rng: np.random.Generator, h: int, w: int, palette: np.ndarray,
+             stripes: bool = True) -> np.ndarray:
   """A random texture [h, w, 3] float: blobs, stripes or checks, 2 colours.
 
   Features are a few pixels across whatever the frame size, so every moving
-  surface has texture for TV-L1 to track (no aperture-problem blanks).
+  surface has texture for TV-L1 to track. Objects get no stripes: stripes
+  parallel to the motion would hide it (the aperture problem).
   """
-  kind = rng.integers(3)
+  kind = rng.choice([0, 1, 2] if stripes else [0, 2])
   yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
   if kind == 0:  # Noise blobs about 4 px across.
     cells_y, cells_x = max(2, h // 4), max(2, w // 4)
@@ -166,56 +171,81 @@ def _object_sprite(rng: np.random.Generator, radius: float,
     alpha = ((rel_y <= 0.8) & (np.abs(xx - c) / radius <= (rel_y + 1) * 0.55)
              & (rel_y >= -1)).astype(np.float32)
   alpha = cv2.GaussianBlur(alpha, (0, 0), 0.6)
-  return _texture(rng, size, size, palette), alpha
+  return _texture(rng, size, size, palette, stripes=False), alpha
 
 
 def _sample_object(rng: np.random.Generator, motion: str,
                    opts: RenderOptions) -> dict[str, Any]:
-  """Draws one object's appearance and its trajectory parameters."""
+  """Draws one object's trajectory parameters.
+
+  Every class consumes the same random numbers and the motion is centred on
+  the middle frame, so for a given random stream the middle frame is the
+  same whatever the class: appearance carries no label information.
+  """
   short = min(opts.height, opts.width)
   radius = rng.uniform(*opts.object_size) * short
   steps = opts.num_frames - 1
-  travel = rng.uniform(*opts.travel) * short
+  speed = rng.uniform(*opts.speed) * short  # px per frame
+  rate = rng.uniform(*opts.scale_rate)  # drawn for every class (see below)
   obj = {'radius': radius, 'angle0': rng.uniform(0, 2 * np.pi),
          'velocity': np.zeros(2), 'omega': 0.0, 'log_rate': 0.0,
-         'scale_mid': rng.uniform(0.8, 1.2)}
+         'scale_mid': rng.uniform(0.8, 1.2),
+         # Uniform over the frame: position says nothing about the class.
+         'centre_mid': rng.uniform([0, 0], [opts.width, opts.height])}
   if motion in _DIRECTIONS:
     d = np.array(_DIRECTIONS[motion], np.float64)
-    obj['velocity'] = d / np.linalg.norm(d) * travel / steps
+    obj['velocity'] = d / np.linalg.norm(d) * speed
   elif motion in ('rotate_cw', 'rotate_ccw'):
     # Image y points down, so a positive angle step turns clockwise on
-    # screen; the rim moves `travel` over the video.
-    omega = travel / (radius * steps)
+    # screen; the rim moves at `speed`.
+    omega = speed / radius
     obj['omega'] = omega if motion == 'rotate_cw' else -omega
   elif motion in ('expand', 'contract'):
-    rate = math.log(rng.uniform(*opts.scale_change)) / steps
+    rate = min(rate, math.log(opts.max_scale_ratio) / max(steps, 1))
     obj['log_rate'] = rate if motion == 'expand' else -rate
   else:
     raise ValueError(f'unknown motion {motion!r}')
-  # Centre at mid-video, drawn uniformly over positions that keep the
-  # trajectory inside the frame where possible (so position says little).
-  half_path = np.abs(obj['velocity']) * steps / 2
-  lo = np.array([radius, radius]) + half_path
-  hi = np.array([opts.width, opts.height]) - radius - half_path
-  obj['centre_mid'] = np.where(lo < hi, rng.uniform(np.minimum(lo, hi),
-                                                    np.maximum(lo, hi)),
-                               np.array([opts.width, opts.height]) / 2)
   return obj
 
 
 def _sprite_to_frame(obj: dict[str, Any], t: int, steps: int) -> np.ndarray:
   """2x3 affine map from sprite pixels to frame pixels at frame t.
 
-  frame = centre(t) + R(angle(t)) * scale(t) * (sprite - sprite_centre).
+  frame = centre(t) + R(angle(t)) * scale(t) * (sprite - sprite_centre),
+  with centre, angle and log-scale linear in t - steps / 2.
   """
   rel = t - steps / 2
   scale = obj['scale_mid'] * math.exp(obj['log_rate'] * rel)
-  angle = obj['angle0'] + obj['omega'] * t
+  angle = obj['angle0'] + obj['omega'] * rel
   centre = obj['centre_mid'] + obj['velocity'] * rel
   cos, sin = scale * math.cos(angle), scale * math.sin(angle)
   c = obj['alpha'].shape[0] / 2.0
   return np.array([[cos, -sin, centre[0] - cos * c + sin * c],
                    [sin, cos, centre[1] - sin * c - cos * c]], np.float64)
+
+
+def _wrapped_copies(obj: dict[str, Any], t: int, steps: int, h: int,
+                    w: int) -> list[np.ndarray]:
+  """Sprite->frame maps of the object and of its wrap-around copies.
+
+  The scene is a torus: the object is drawn at its position modulo the
+  frame size, plus shifted copies where it overlaps an edge, so an object
+  leaving on the right re-enters on the left with the same motion.
+  """
+  matrix = _sprite_to_frame(obj, t, steps)
+  scale = obj['scale_mid'] * math.exp(obj['log_rate'] * (t - steps / 2))
+  reach = obj['alpha'].shape[0] * 0.75 * scale  # covers the sprite corners
+  centre = obj['centre_mid'] + obj['velocity'] * (t - steps / 2)
+  base = np.floor(centre / [w, h]) * [w, h]  # wrap into [0, w) x [0, h)
+  copies = []
+  for dy in (-h, 0, h):
+    for dx in (-w, 0, w):
+      cx, cy = centre - base + [dx, dy]
+      if -reach < cx < w + reach and -reach < cy < h + reach:
+        shifted = matrix.copy()
+        shifted[:, 2] += [dx - base[0], dy - base[1]]
+        copies.append(shifted)
+  return copies
 
 
 def render_video(motion: str, rng: np.random.Generator, opts: RenderOptions,
@@ -251,22 +281,26 @@ def render_video(motion: str, rng: np.random.Generator, opts: RenderOptions,
   for t in range(opts.num_frames):
     frame = background.copy()
     for obj in objects:
-      matrix = _sprite_to_frame(obj, t, steps)
-      if with_true_flow and t < steps:
-        # p(t+1) = A(t+1) A(t)^-1 p(t) for points on this object.
-        a_t = np.vstack([matrix, [0, 0, 1]])
-        a_next = np.vstack([_sprite_to_frame(obj, t + 1, steps), [0, 0, 1]])
-        step = (a_next @ np.linalg.inv(a_t))[:2]
-        moved = grid @ step[:, :2].T + step[:, 2] - grid
-        covered = cv2.warpAffine(obj['alpha'], matrix, (w, h)) > 0.5
-        true_flow[t][covered] = moved[covered]
-      tex = cv2.warpAffine(obj['texture'], matrix, (w, h),
-                           flags=cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT)
-      alpha = cv2.warpAffine(obj['alpha'], matrix, (w, h),
+      for matrix in _wrapped_copies(obj, t, steps, h, w):
+        if with_true_flow and t < steps:
+          # p(t+1) = A(t+1) A(t)^-1 p(t) for points on this object (the
+          # same for every wrapped copy).
+          a_t = np.vstack([matrix, [0, 0, 1]])
+          a_next = np.vstack([_sprite_to_frame(obj, t + 1, steps),
+                              [0, 0, 1]])
+          a_next[:2, 2] += matrix[:, 2] - _sprite_to_frame(obj, t, steps)[
+              :, 2]
+          step = (a_next @ np.linalg.inv(a_t))[:2]
+          moved = grid @ step[:, :2].T + step[:, 2] - grid
+          covered = cv2.warpAffine(obj['alpha'], matrix, (w, h)) > 0.5
+          true_flow[t][covered] = moved[covered]
+        tex = cv2.warpAffine(obj['texture'], matrix, (w, h),
                              flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_CONSTANT)[..., None]
-      frame = frame * (1 - alpha) + tex * alpha
+                             borderMode=cv2.BORDER_REFLECT)
+        alpha = cv2.warpAffine(obj['alpha'], matrix, (w, h),
+                               flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT)[..., None]
+        frame = frame * (1 - alpha) + tex * alpha
     if opts.noise_std:
       frame = frame + rng.normal(0, opts.noise_std, frame.shape)
     frames[t] = np.clip(np.round(frame), 0, 255).astype(np.uint8)
