@@ -187,6 +187,7 @@ def _train_videos(config, info: DatasetInfo, process_index: int,
   records = _train_records(config, files, shard, policy, process_index)
   modalities = tuple(config.modalities)
 
+  @tf.autograph.experimental.do_not_convert
   def parse(file, record, serialized):
     return tfrecord_source.parse_video(file, record, serialized,
                                        modalities=modalities,
@@ -217,6 +218,7 @@ def make_train_dataset(input_config: ml_collections.ConfigDict, *,
   base_seed = tf.constant(_seed(config, process_index, 3) % (2**62),
                           tf.int64)
 
+  @tf.autograph.experimental.do_not_convert
   def to_clip(position, video):
     seed = tf.stack([base_seed, position])
     return clip_preprocessing.train_clip(video, seed, opts, policy)
@@ -224,8 +226,14 @@ def make_train_dataset(input_config: ml_collections.ConfigDict, *,
   clips = videos.enumerate().map(to_clip, num_parallel_calls=_parallel(config),
                                  deterministic=config.deterministic)
   if config.skip_bad_examples:
-    clips = clips.filter(lambda clip: clip['ok'])
 
+    @tf.autograph.experimental.do_not_convert
+    def is_ok(clip):
+      return clip['ok']
+
+    clips = clips.filter(is_ok)
+
+  @tf.autograph.experimental.do_not_convert
   def drop_ok(clip):
     return {k: v for k, v in clip.items() if k != 'ok'}
 
@@ -264,6 +272,7 @@ def _eval_videos(config, info: DatasetInfo, split: str, process_index: int,
         files, sizes, policy, cycle_length=1, parallel=False,
         deterministic=True).enumerate().shard(process_count, process_index)
 
+    @tf.autograph.experimental.do_not_convert
     def with_index(position, item):
       file, record, serialized = item
       return file, record, serialized, position
@@ -283,9 +292,11 @@ def _eval_videos(config, info: DatasetInfo, split: str, process_index: int,
         parallel=True, deterministic=config.deterministic,
         files_dataset=file_ds)
 
+    @tf.autograph.experimental.do_not_convert
     def with_index(file, record, serialized):
       return file, record, serialized, offset_table.lookup(file) + record
 
+  @tf.autograph.experimental.do_not_convert
   def parse(*args):
     file, record, serialized, index = with_index(*args)
     video = tfrecord_source.parse_video(file, record, serialized,
@@ -339,6 +350,7 @@ def make_eval_dataset(input_config: ml_collections.ConfigDict, *,
   if config.cache:
     videos = dataclasses.replace(videos, dataset=videos.dataset.cache())
 
+  @tf.autograph.experimental.do_not_convert
   def to_rows(video):
     views = clip_preprocessing.eval_views(video, opts, policy)
     rows = {m: views[m] for m in opts.modalities}

@@ -90,6 +90,7 @@ def read_videos(config, split: str, *, process_index: int, process_count: int,
   num_classes = config.num_classes or builder.info.features[label_key
                                                            ].num_classes
 
+  @tf.autograph.experimental.do_not_convert
   def to_video(index, example):
     label = tf.cast(example[label_key], tf.int32)
     ok = (label >= 0) & (label < num_classes)

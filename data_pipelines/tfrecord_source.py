@@ -184,6 +184,7 @@ def _read_file(path: tf.Tensor, size: tf.Tensor, policy: bad_examples
   sentinel = tf.data.Dataset.from_tensors((tf.constant(-1, tf.int64),
                                            tf.constant('')))
 
+  @tf.autograph.experimental.do_not_convert
   def account(state, item):
     consumed, good = state
     index, record = item
@@ -203,11 +204,13 @@ def _read_file(path: tf.Tensor, size: tf.Tensor, policy: bad_examples
             'unreadable']), '')
     return (consumed, good), (index, record, error)
 
+  @tf.autograph.experimental.do_not_convert
   def check_sentinel(index, record, error):
     del record
     ok = policy.apply(error)
     return (index >= 0) & ok
 
+  @tf.autograph.experimental.do_not_convert
   def drop_error(index, record, error):
     del error
     return path, index, record
@@ -232,6 +235,8 @@ def read_records(files: Sequence[str], sizes: Sequence[int],
   if files_dataset is None:
     files_dataset = tf.data.Dataset.from_tensor_slices(
         (list(files), np.asarray(sizes, np.int64)))
+
+  @tf.autograph.experimental.do_not_convert
   def read(path, size):
     return _read_file(path, size, policy)
   if not parallel:
