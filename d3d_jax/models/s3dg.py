@@ -45,12 +45,13 @@ CONV_BLOCKS = (
     "Mixed_4e", "Mixed_4f", "Mixed_5b", "Mixed_5c",
 )
 
-ENDPOINTS = (
+BACKBONE_ENDPOINTS = (
     "Conv3d_1a_7x7", "MaxPool3d_2a_3x3", "Conv3d_2b_1x1", "Conv3d_2c_3x3",
     "MaxPool3d_3a_3x3", "Mixed_3b", "Mixed_3c", "MaxPool3d_4a_3x3", "Mixed_4b",
     "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f", "MaxPool3d_5a_2x2", "Mixed_5b",
-    "Mixed_5c", "Logits_per_time", "Logits", "Predictions",
+    "Mixed_5c",
 )
+ENDPOINTS = BACKBONE_ENDPOINTS + ("Logits_per_time", "Logits", "Predictions")
 
 # Max pools: (window, strides), identical in every variant.
 _POOLS = {
@@ -88,6 +89,9 @@ class S3DG(nn.Module):
     gating_startat: first block with self-gating, or None (no gating).
     gate_bias: a bias in the gating projection (MMV) or not (slim).
     depth_multiplier, min_depth: channels ``max(int(c * depth_multiplier), min_depth)``.
+    final_endpoint: the last backbone endpoint built (slim's `final_endpoint`); the
+      logits head pools whatever it is. 'Mixed_5c' is the full network; an earlier
+      one gives a shallow network for quick experiments and fast-compiling tests.
     dropout_rate: dropout before the logits conv, active only when ``train=True``.
     options: padding ('SAME' | 'symmetric'), conv lowering, BN and dtype conventions.
   """
@@ -105,6 +109,7 @@ class S3DG(nn.Module):
   depth_multiplier: float = 1.0
   min_depth: int = 16
   dropout_rate: float = 0.2
+  final_endpoint: str = "Mixed_5c"
   options: ConvOptions = ConvOptions()
 
   def depth(self, channels: int) -> int:
@@ -116,6 +121,9 @@ class S3DG(nn.Module):
       raise ValueError(
           f"expected an NTHWC clip with {self.input_channels} channels "
           f"(model.input_channels), got shape {x.shape}")
+    if self.final_endpoint not in BACKBONE_ENDPOINTS:
+      raise ValueError(f"final_endpoint must be one of {BACKBONE_ENDPOINTS}, "
+                       f"got {self.final_endpoint!r}")
     temporal_blocks = _block_range(self.temporal_conv_startat, self.temporal_conv_endat,
                                    "temporal_conv")
     gated_blocks = _block_range(self.gating_startat, None, "gating")
@@ -136,6 +144,9 @@ class S3DG(nn.Module):
       window, strides = _POOLS[name]
       return record(name, max_pool_3d(x, window, strides, o.padding, o.lowering))
 
+    def conv_1x1(name, x):
+      return record(name, ConvUnit(self.depth(64), (1, 1, 1), options=o, name=name)(x, train))
+
     def conv_block(name, x):
       index = CONV_BLOCKS.index(name)
       t = 3 if index in temporal_blocks else 1
@@ -147,19 +158,16 @@ class S3DG(nn.Module):
       channels = INCEPTION_V1_CHANNELS[name].scaled(self.depth)
       return record(name, InceptionBlock(channels, t, **common)(x, train))
 
-    x = pool("MaxPool3d_2a_3x3", x)
-    x = record("Conv3d_2b_1x1", ConvUnit(
-        self.depth(64), (1, 1, 1), options=o, name="Conv3d_2b_1x1")(x, train))
-    x = conv_block("Conv3d_2c_3x3", x)
-    x = pool("MaxPool3d_3a_3x3", x)
-    x = conv_block("Mixed_3b", x)
-    x = conv_block("Mixed_3c", x)
-    x = pool("MaxPool3d_4a_3x3", x)
-    for name in ("Mixed_4b", "Mixed_4c", "Mixed_4d", "Mixed_4e", "Mixed_4f"):
-      x = conv_block(name, x)
-    x = pool("MaxPool3d_5a_2x2", x)
-    x = conv_block("Mixed_5b", x)
-    x = conv_block("Mixed_5c", x)
+    layers = [("MaxPool3d_2a_3x3", pool), ("Conv3d_2b_1x1", conv_1x1),
+              ("Conv3d_2c_3x3", conv_block), ("MaxPool3d_3a_3x3", pool),
+              ("Mixed_3b", conv_block), ("Mixed_3c", conv_block),
+              ("MaxPool3d_4a_3x3", pool), ("Mixed_4b", conv_block), ("Mixed_4c", conv_block),
+              ("Mixed_4d", conv_block), ("Mixed_4e", conv_block), ("Mixed_4f", conv_block),
+              ("MaxPool3d_5a_2x2", pool), ("Mixed_5b", conv_block), ("Mixed_5c", conv_block)]
+    for name, layer in layers:
+      if self.final_endpoint in endpoints:
+        break
+      x = layer(name, x)
 
     logits_per_time = LogitsHead(self.num_classes, self.dropout_rate, o, name="Logits")(
         x, train)

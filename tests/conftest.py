@@ -1,0 +1,19 @@
+"""Test-wide setup: CPU only, TensorFlow kept off accelerators, fast compiles.
+
+Compilation dominates CPU tests of these networks (a full-depth train step takes tens
+of seconds to compile, the tiny tensors microseconds to run), so tests compile with
+XLA's cheap backend passes and share a persistent compilation cache.
+"""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+os.environ["XLA_FLAGS"] = " ".join([
+    os.environ.get("XLA_FLAGS", ""),
+    "--xla_backend_optimization_level=0",
+    "--xla_llvm_disable_expensive_passes=true",
+]).strip()
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/d3d_jax_test_jit"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
