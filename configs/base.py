@@ -1,0 +1,108 @@
+"""Shared defaults of every experiment config; each field is documented here once.
+
+Experiment files call `get_base_config()` and override what their paper row needs.
+Run any of them with
+
+  python -m d3d_jax.main --config=configs/<file>.py --workdir=DIR [--config.a.b=value]
+
+Re-running with the same --workdir resumes from its latest checkpoint. Configs are
+locked: an override of a key that does not exist is an error naming the key.
+"""
+
+import ml_collections
+
+from data_pipelines import input_config
+
+
+def model_config(name: str = "s3dg", modality: str = "rgb") -> ml_collections.ConfigDict:
+  """One network: a `d3d_jax.models.build_model` preset, its input stream and options."""
+  m = ml_collections.ConfigDict()
+  # A preset of d3d_jax.models.MODELS: i3d, s3dg, s3d, i2d, top_heavy_i3d, bottom_heavy_i3d.
+  m.name = name
+  # Which input stream the network reads: 'rgb' (3 channels) or 'flow' (2 channels).
+  m.modality = modality
+  # Overrides of S3DG / ConvOptions attributes passed to build_model, e.g.
+  # depth_multiplier, min_depth, final_endpoint, dropout_rate, padding ('SAME' |
+  # 'symmetric'), lowering ('auto' | 'native' | 'folded'), bn_scale, dtype.
+  m.options = ml_collections.ConfigDict()
+  # Start from published or previously trained weights (d3d_jax.checkpoint_import):
+  # path '' = random init; format 'd3d_jax' (our exports) or a published format;
+  # exclude: regexes of parameter paths to keep at init (e.g. '^Logits/').
+  m.init_from = ml_collections.ConfigDict(dict(path="", format="d3d_jax", exclude=()))
+  return m
+
+
+def get_base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # 'train', 'eval' (latest checkpoint of the workdir) or 'train_and_eval'.
+  c.mode = "train_and_eval"
+  # Seed of parameter init, dropout and (unless input.seed is set apart) data order.
+  c.seed = 0
+
+  # ---- Data (data_pipelines/input_config.py documents every field) ----
+  c.input = input_config.get_input_config()
+
+  # ---- The network being trained (the student in distillation) ----
+  c.model = model_config()
+
+  # ---- The frozen teacher (distillation objectives only) ----
+  c.teacher = ml_collections.ConfigDict()
+  # A workdir of this codebase (its export/ is used, else its latest checkpoint) or
+  # an export directory. Required by objectives that need a teacher.
+  c.teacher.checkpoint = ""
+  c.teacher.model = model_config("s3dg", "flow")
+
+  # ---- What is minimised (d3d_jax/objectives) ----
+  c.objective = ml_collections.ConfigDict()
+  # 'ce' | 'd3d_logits' | 'feature'.
+  c.objective.name = "ce"
+  # Weight of the cross-entropy action loss L_a (0 = the "without action loss" ablation).
+  c.objective.ce_weight = 1.0
+  c.objective.label_smoothing = 0.0
+  # lambda of D3D Eq. 1 for the logit distillation loss L_d.
+  c.objective.distill_weight = 1.0
+  # 'feature' objective: endpoint name -> lambda (D3D Table 4: 2c, 4c at 1, 4f at 100).
+  c.objective.feature_weights = ml_collections.ConfigDict({"Mixed_4f": 100.0})
+
+  # ---- Optimisation ----
+  c.total_steps = 1000
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.name = "sgd"            # 'sgd' | 'adam' | 'adamw'
+  c.optimizer.momentum = 0.9          # sgd
+  c.optimizer.nesterov = False        # sgd
+  c.optimizer.b1 = 0.9                # adam
+  c.optimizer.b2 = 0.999              # adam
+  c.optimizer.eps = 1e-8              # adam
+  # L2 weight decay added to the gradient (slim's regulariser: 1e-7 for S3D-G / I3D).
+  # Never applied to BatchNorm parameters or biases.
+  c.optimizer.weight_decay = 1e-7
+  c.optimizer.grad_clip_norm = 0.0    # global-norm clipping; 0 = off
+  c.schedule = ml_collections.ConfigDict()
+  c.schedule.name = "cosine"          # 'cosine' (with linear warmup) | 'step' | 'constant'
+  c.schedule.base_lr = 0.1
+  c.schedule.warmup_steps = 0
+  c.schedule.boundaries = ()          # 'step': steps at which lr *= decay_factor
+  c.schedule.decay_factor = 0.1
+  # Compute dtype of the networks: 'float32' (CPU) or 'bfloat16' (TPU / GPU).
+  c.compute_dtype = "float32"
+
+  # ---- Devices ----
+  # Mesh axes and sizes (-1 = all remaining devices). The batch is split over 'data'.
+  c.mesh = (("data", -1), ("model", 1))
+  # FSDP-style parameter sharding over 'data' (largest divisible dim of each
+  # parameter of at least fsdp_min_size elements); False = replicated parameters.
+  c.fsdp = False
+  c.fsdp_min_size = 2 ** 16
+
+  # ---- Checkpoints, logs, evaluation ----
+  c.checkpoint = ml_collections.ConfigDict()
+  c.checkpoint.every_steps = 500
+  c.checkpoint.keep = 3
+  c.checkpoint.async_save = True
+  c.log_every_steps = 50
+  # Evaluate every this many steps during train_and_eval (0 = only at the end).
+  c.eval_every_steps = 0
+  # Skip already-consumed batches on resume so a resumed run sees the same data as an
+  # uninterrupted one (needs input.deterministic); else the data seed folds in the step.
+  c.exact_resume = False
+  return c

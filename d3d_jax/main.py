@@ -1,0 +1,59 @@
+r"""The entry point: train / evaluate one experiment config.
+
+  python -m d3d_jax.main --config=configs/synthetic_d3d.py --workdir=/tmp/d3d \
+      [--config.total_steps=2000 --config.input.batch_size=16 ...]
+
+Re-running with the same --workdir resumes from its latest checkpoint. The config is
+locked, so an override of a key that does not exist is an error naming the key.
+On a multi-host TPU pod or GPU cluster, `jax.distributed.initialize()` runs when the
+usual environment says so (TPU VM metadata, SLURM / Open MPI variables, or an explicit
+JAX_COORDINATOR_ADDRESS), and every host runs the same command (launch/tpu.sh).
+"""
+
+import os
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file (configs/*.py[:variant]).", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs, export.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _maybe_initialize_distributed() -> None:
+  import jax  # pylint: disable=g-import-not-at-top
+  multi_host_env = any(os.environ.get(k) for k in (
+      "JAX_COORDINATOR_ADDRESS", "TPU_WORKER_HOSTNAMES", "SLURM_NTASKS",
+      "OMPI_COMM_WORLD_SIZE"))
+  if multi_host_env and "TPU_WORKER_HOSTNAMES" in os.environ:
+    multi_host_env = len(os.environ["TPU_WORKER_HOSTNAMES"].split(",")) > 1
+  if multi_host_env:
+    jax.distributed.initialize()
+
+
+def main(argv) -> None:
+  del argv
+  from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
+  tf_setup.hide_accelerators()
+  _maybe_initialize_distributed()
+  from d3d_jax import trainer  # pylint: disable=g-import-not-at-top
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  os.makedirs(workdir, exist_ok=True)
+  if config.mode not in ("train", "eval", "train_and_eval"):
+    raise ValueError(f"config.mode must be 'train', 'eval' or 'train_and_eval', "
+                     f"got {config.mode!r}")
+  if config.mode in ("train", "train_and_eval"):
+    trainer.train(config, workdir)
+  if config.mode in ("eval", "train_and_eval"):
+    metrics = trainer.evaluate_workdir(config, workdir)
+    logging.info("eval: %s", metrics)
+    print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
+
+
+def run() -> None:
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
