@@ -31,10 +31,12 @@ def make_mesh(axes: Sequence[tuple[str, int]], devices=None) -> Mesh:
     if devices.size % known:
       raise ValueError(f"config.mesh {tuple(axes)} does not divide {devices.size} devices")
     sizes[sizes.index(-1)] = devices.size // known
-  if math.prod(sizes) != devices.size:
+  if math.prod(sizes) > devices.size:
     raise ValueError(f"config.mesh {tuple(axes)} needs {math.prod(sizes)} devices, "
                      f"found {devices.size}")
-  return Mesh(devices.reshape(sizes), names)
+  # A mesh smaller than the machine (e.g. one device for a reference run) takes the
+  # first devices.
+  return Mesh(devices.flatten()[:math.prod(sizes)].reshape(sizes), names)
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

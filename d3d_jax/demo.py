@@ -1,0 +1,133 @@
+r"""The embedded demo: flow teacher -> RGB student distillation on synthetic motion videos.
+
+  python -m d3d_jax.demo [--workdir=/tmp/d3d_jax/demo] [--seeds=0,1,2]
+
+(a) makes the synthetic motion dataset if it is absent (real TFRecords with TV-L1 flow,
+data_pipelines/synthetic.py); (b) trains the flow teacher; (c) the RGB baseline and
+(d) the D3D student (the same RGB network plus D3D's logit distillation, Eq. 1-2);
+(e) evaluates them and prints a table: flow teacher, RGB baseline, D3D and the D3D + RGB
+ensemble, with accuracy and whether flow is needed at inference. With several seeds
+the RGB rows are trained once per seed and reported as mean +- std.
+
+Each stage is an ordinary run of `d3d_jax.main` with a config from configs/ (the
+commands are printed), so re-running the demo resumes or reuses finished stages.
+"""
+
+import os
+import time
+
+from absl import app, flags, logging
+import numpy as np
+
+_WORKDIR = flags.DEFINE_string("workdir", "/tmp/d3d_jax/demo", "Where the runs go.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None,
+                                "Synthetic dataset folder (default: the configs' data_dir).")
+_SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds of the RGB baseline and D3D runs.")
+_STEPS = flags.DEFINE_integer("steps", None, "Override total_steps of every run.")
+
+
+def _make_dataset(data_dir: str) -> None:
+  from configs.synthetic_common import DATASET  # pylint: disable=g-import-not-at-top
+  from data_pipelines import synthetic  # pylint: disable=g-import-not-at-top
+  if os.path.exists(os.path.join(data_dir, "manifest.json")):
+    print(f"(a) synthetic dataset: reusing {data_dir}")
+    return
+  d = DATASET
+  print(f"(a) synthetic dataset: {d.num_classes} motion classes, "
+        f"{d.train_videos_per_class}+{d.test_videos_per_class} videos per class -> {data_dir}")
+  start = time.time()
+  synthetic.generate_dataset(
+      data_dir, num_classes=d.num_classes,
+      videos_per_class={"train": d.train_videos_per_class, "test": d.test_videos_per_class},
+      num_frames=d.num_frames, height=d.height, width=d.width, seed=d.seed,
+      num_shards={"train": 4, "test": 2}, workers=2, show_progress=False)
+  print(f"    done in {time.time() - start:.0f} s")
+
+
+def _run(label: str, config_name: str, workdir: str, data_dir: str, seed: int,
+         **overrides):
+  """Trains one config (resuming / reusing the workdir) and returns its eval metrics."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  from d3d_jax import trainer  # pylint: disable=g-import-not-at-top
+  config = importlib.import_module(f"configs.{config_name}").get_config()
+  config.input.data_dir = data_dir
+  config.seed = seed
+  config.input.seed = seed
+  if _STEPS.value:
+    config.total_steps = _STEPS.value
+  for key, value in overrides.items():
+    config[key.split(".")[0]][key.split(".")[1]] = value
+  command = (f"python -m d3d_jax.main --config=configs/{config_name}.py --workdir={workdir} "
+             f"--config.seed={seed} --config.input.seed={seed} "
+             f"--config.input.data_dir={data_dir}" + "".join(
+                 f" --config.{k}={v}" for k, v in overrides.items()))
+  print(f"{label}: {command}")
+  start = time.time()
+  if not os.path.isdir(os.path.join(workdir, "export")):
+    trainer.train(config, workdir)
+  metrics = trainer.evaluate_workdir(config, workdir)
+  print(f"    top1 {metrics['top1@1x1']:.3f} in {time.time() - start:.0f} s")
+  return config, metrics
+
+
+def _ensemble_top1(configs_and_workdirs, data_dir):
+  from d3d_jax import evaluation, sharding, trainer  # pylint: disable=g-import-not-at-top
+  from d3d_jax.checkpoint_import.d3d_jax_format import load_model_variables  # pylint: disable=g-import-not-at-top
+  from d3d_jax.teacher import build_network  # pylint: disable=g-import-not-at-top
+  from data_pipelines.dataset_info import dataset_info  # pylint: disable=g-import-not-at-top
+  config = configs_and_workdirs[0][0]
+  info = dataset_info(config.input)
+  members = []
+  for member_config, workdir in configs_and_workdirs:
+    params, stats = load_model_variables(os.path.join(workdir, "export"))
+    members.append(evaluation.EnsembleMember(
+        build_network(member_config.model, info.num_classes, member_config.compute_dtype),
+        {"params": params, "batch_stats": stats}, member_config.model.modality))
+  metrics, _ = trainer.evaluate_members(members, config, sharding.make_mesh(config.mesh), info)
+  return metrics["top1@1x1"]
+
+
+def _row(name, needs_flow, values):
+  values = np.asarray(values) * 100
+  spread = f" +- {values.std():.1f}" if len(values) > 1 else ""
+  return f"| {name:<24} | {'yes' if needs_flow else 'no':<15} | {values.mean():5.1f}{spread:<8} |"
+
+
+def main(argv):
+  del argv
+  from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
+  tf_setup.hide_accelerators()
+  from configs.synthetic_common import DEFAULT_DATA_DIR  # pylint: disable=g-import-not-at-top
+  root = os.path.abspath(_WORKDIR.value)
+  data_dir = os.path.abspath(_DATA_DIR.value or DEFAULT_DATA_DIR)
+  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(root, "jax_cache"))
+  start = time.time()
+  logging.set_verbosity(logging.WARNING)
+  _make_dataset(data_dir)
+  teacher_dir = os.path.join(root, "flow_teacher")
+  _, teacher = _run("(b) flow teacher", "synthetic_flow_teacher", teacher_dir, data_dir, 0)
+  results = {"rgb": [], "d3d": [], "ensemble": []}
+  for seed in map(int, _SEEDS.value):
+    rgb_dir = os.path.join(root, f"rgb_baseline_seed{seed}")
+    d3d_dir = os.path.join(root, f"d3d_seed{seed}")
+    rgb_config, rgb = _run(f"(c) RGB baseline, seed {seed}", "synthetic_rgb_baseline",
+                           rgb_dir, data_dir, seed)
+    d3d_config, d3d = _run(f"(d) D3D student, seed {seed}", "synthetic_d3d", d3d_dir,
+                           data_dir, seed, **{"teacher.checkpoint": teacher_dir})
+    results["rgb"].append(rgb["top1@1x1"])
+    results["d3d"].append(d3d["top1@1x1"])
+    results["ensemble"].append(
+        _ensemble_top1([(d3d_config, d3d_dir), (rgb_config, rgb_dir)], data_dir))
+  print("\n(e) top-1 on the synthetic test split (1 clip x 1 crop per video)"
+        + (f", mean +- std over seeds {','.join(_SEEDS.value)}" if len(_SEEDS.value) > 1 else ""))
+  print("| model                    | flow at test    | top-1 (%)      |")
+  print("|--------------------------|-----------------|----------------|")
+  print(_row("flow teacher (S3D-G)", True, [teacher["top1@1x1"]]))
+  print(_row("RGB baseline (S3D-G)", False, results["rgb"]))
+  print(_row("D3D (RGB student)", False, results["d3d"]))
+  print(_row("D3D + RGB ensemble", False, results["ensemble"]))
+  print(f"\nwall time {time.time() - start:.0f} s; runs in {root}")
+
+
+if __name__ == "__main__":
+  app.run(main)
