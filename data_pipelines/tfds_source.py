@@ -25,12 +25,13 @@ from data_pipelines import bad_examples
 
 @dataclasses.dataclass(frozen=True)
 class TfdsInfo:
+  """Class names and split sizes of a TFDS dataset."""
   name: str
   data_dir: str
   class_names: tuple[str, ...]
-  split_sizes: tuple[tuple[str, int], ...]
 
   def num_examples(self, split: str) -> int:
+    """Examples in `split` (any TFDS split string, e.g. 'train[:10%]')."""
     return _builder(self.name, self.data_dir).info.splits[split].num_examples
 
 
@@ -51,16 +52,7 @@ def tfds_info(name: str, data_dir: str, label_key: str) -> TfdsInfo:
   if label_key not in features:
     raise ValueError(f'input.tfds_label_key: {name} has no feature '
                      f'{label_key!r}; it has {sorted(features.keys())}')
-  names = tuple(features[label_key].names)
-  sizes = tuple((s, v.num_examples) for s, v in builder.info.splits.items())
-  return TfdsInfo(name, data_dir, names, sizes)
-
-
-def host_split(split: str, process_index: int,
-               process_count: int) -> tuple[str, int, int]:
-  """(sub-split, first global index, size) of this host's part of `split`."""
-  subsplits = tfds.even_splits(split, n=process_count)
-  return subsplits[process_index], process_index, process_count
+  return TfdsInfo(name, data_dir, tuple(features[label_key].names))
 
 
 def read_videos(config, split: str, *, process_index: int, process_count: int,
