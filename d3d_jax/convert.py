@@ -19,6 +19,7 @@ train from it with ``config.model.init_from.path=DIR`` (format 'd3d_jax').
 
 import ast
 import os
+import sys
 from typing import Any, Optional, Sequence
 
 from absl import app, flags, logging
@@ -141,10 +142,14 @@ def convert(format_name: str, input_path: str, output_dir: str, *,
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  metadata, report = convert(
-      FLAGS["from"].value, FLAGS.input, FLAGS.output, num_classes=FLAGS.num_classes,
-      model_name=FLAGS.model, model_options=parse_model_options(FLAGS.model_option),
-      scope=FLAGS.scope, exclude=FLAGS.exclude, seed=FLAGS.seed, overwrite=FLAGS.overwrite)
+  try:
+    metadata, report = convert(
+        FLAGS["from"].value, FLAGS.input, FLAGS.output, num_classes=FLAGS.num_classes,
+        model_name=FLAGS.model, model_options=parse_model_options(FLAGS.model_option),
+        scope=FLAGS.scope, exclude=FLAGS.exclude, seed=FLAGS.seed, overwrite=FLAGS.overwrite)
+  except (ValueError, OSError, ImportError) as e:  # bad input: the message names it
+    print(f"d3d_jax.convert: {e}", file=sys.stderr)
+    sys.exit(1)
   print(report.summary())
   print(f"Wrote {os.path.abspath(FLAGS.output)}: build_model({metadata['model']!r}, "
         f"num_classes={metadata['num_classes']}, **{metadata['model_options']!r})")

@@ -1,0 +1,28 @@
+"""Start from published weights: DeepMind I3D, slim S3D-G / D3D, torchvision S3D, pytorch-i3d.
+
+* `import_checkpoint(format, path, params, batch_stats, exclude=(), scope=None)`: fill a
+  model's variables from a file, with completeness checked both ways;
+* `load_init_from(config.model.init_from, params, batch_stats)`: the trainer's hook;
+* `save_model_variables` / `load_model_variables`: our orbax export format ('d3d_jax');
+* `export_checkpoint(format, path, params, batch_stats)`: the reverse, in reference names;
+* `FORMATS`: the registry; the CLI is ``python -m d3d_jax.convert``.
+
+See README_SECTION.md in this directory for the commands per published checkpoint.
+"""
+
+from d3d_jax.checkpoint_import.completeness import CheckpointMismatchError
+from d3d_jax.checkpoint_import.d3d_jax_format import (load_metadata, load_model_variables,
+                                                      save_model_variables)
+from d3d_jax.checkpoint_import.importer import (ImportReport, expected_file_shapes,
+                                               export_checkpoint, export_tensors,
+                                               import_checkpoint, import_tensors,
+                                               infer_model_options)
+from d3d_jax.checkpoint_import.init_from import load_init_from
+from d3d_jax.checkpoint_import.registry import FORMATS, get_format
+
+__all__ = [
+    "CheckpointMismatchError", "FORMATS", "ImportReport", "expected_file_shapes",
+    "export_checkpoint", "export_tensors", "get_format", "import_checkpoint",
+    "import_tensors", "infer_model_options", "load_init_from", "load_metadata",
+    "load_model_variables", "save_model_variables",
+]
