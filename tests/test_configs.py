@@ -1,0 +1,53 @@
+"""Every experiment config builds: its networks (by shape), objective and optimiser."""
+
+import glob
+import importlib
+import os
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from d3d_jax import optimizers
+from d3d_jax.objectives import build_objective
+from d3d_jax.teacher import INPUT_CHANNELS, build_network
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENTS = sorted(
+    os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, "configs", "*.py"))
+    if "def get_config" in open(p).read())
+
+
+def test_the_expected_experiments_exist():
+  assert {"synthetic_flow_teacher", "synthetic_rgb_baseline", "synthetic_d3d",
+          "kinetics400_s3dg_flow", "kinetics400_s3dg_rgb", "kinetics400_d3d"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_config_builds_its_networks_objective_and_optimiser(name):
+  module = importlib.import_module(f"configs.{name}")
+  assert "python -m d3d_jax.main" in module.__doc__ and f"configs/{name}.py" in module.__doc__
+  config = module.get_config()
+  num_classes = config.input.num_classes or 8
+  objective = build_objective(config.objective)
+  networks = [config.model] + ([config.teacher.model] if objective.needs_teacher else [])
+  for network in networks:
+    assert network.modality in config.input.modalities
+    model = build_network(network, num_classes, config.compute_dtype)
+    clip = jnp.zeros((1, config.input.num_frames, config.input.crop_size,
+                      config.input.crop_size, INPUT_CHANNELS[network.modality]))
+    logits, _ = jax.eval_shape(
+        lambda: model.apply(model.init(jax.random.PRNGKey(0), clip), clip))
+    assert logits.shape == (1, num_classes)
+  schedule = optimizers.learning_rate_schedule(config.schedule, config.total_steps)
+  optimizers.build_optimizer(config.optimizer, schedule)
+  assert float(schedule(config.total_steps // 2)) > 0
+
+
+def test_d3d_kinetics_config_follows_the_paper():
+  config = importlib.import_module("configs.kinetics400_d3d").get_config()
+  assert config.objective.name == "d3d_logits" and config.objective.distill_weight == 1.0
+  assert (config.input.num_frames, config.input.crop_size) == (64, 224)
+  assert config.total_steps == 140_000
+  assert config.model.name == config.teacher.model.name == "s3dg"
+  assert (config.model.modality, config.teacher.model.modality) == ("rgb", "flow")
