@@ -24,9 +24,7 @@ from typing import Optional
 
 from d3d_jax.checkpoint_import import model_tensors, torch_state_dict
 from d3d_jax.checkpoint_import.checkpoint_format import CheckpointFormat, SourceTensor
-from d3d_jax.checkpoint_import.layouts import TORCH_CONV
 
-_BN_NAMES = torch_state_dict.BATCH_NORM_NAMES
 _BRANCH_MODULE = {
     ("Branch_0", "Conv3d_0a_1x1"): "b0",
     ("Branch_1", "Conv3d_0a_1x1"): "b1a",
@@ -43,9 +41,7 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
   if t is None:
     return None
   if t.part == "logits":
-    if t.leaf == "kernel":
-      return SourceTensor("logits.conv3d.weight", TORCH_CONV)
-    return SourceTensor("logits.conv3d.bias") if t.leaf == "bias" else None
+    return torch_state_dict.conv_tensor("logits.conv3d", t.leaf)
   if t.branch is None:
     module = t.unit
   elif t.branch in _BRANCH_MODULE:
@@ -53,9 +49,9 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
   else:
     return None
   if t.part == "conv" and t.leaf == "kernel":
-    return SourceTensor(f"{module}.conv3d.weight", TORCH_CONV)
-  if t.part == "bn" and t.leaf in _BN_NAMES:
-    return SourceTensor(f"{module}.bn.{_BN_NAMES[t.leaf]}")
+    return torch_state_dict.conv_tensor(f"{module}.conv3d", t.leaf)
+  if t.part == "bn":
+    return torch_state_dict.batch_norm_tensor(f"{module}.bn", t.leaf)
   return None  # separable halves and gates do not exist in I3D
 
 

@@ -12,12 +12,13 @@ The last two load with NumPy alone. Exports write ``.npz`` or ``.safetensors``.
 """
 
 import os
-from typing import Mapping
+from typing import Mapping, Optional
 
 import numpy as np
 
 from d3d_jax.checkpoint_import import safetensors_io
-from d3d_jax.checkpoint_import.checkpoint_format import Container
+from d3d_jax.checkpoint_import.checkpoint_format import Container, SourceTensor
+from d3d_jax.checkpoint_import.layouts import TORCH_CONV
 from d3d_jax.checkpoint_import.tensor_files import ArrayTensorFile, TensorFile
 
 # PyTorch BatchNorm state-dict entries for our BN leaves.
@@ -32,6 +33,18 @@ EXPORT_ONE_LINER = (
     "map_location='cpu'); sd = sd.get('state_dict', sd); np.savez(sys.argv[2], "
     "**{k: v.float().numpy() if v.is_floating_point() else v.numpy() "
     "for k, v in sd.items()})\" IN.pt OUT.npz")
+
+
+def conv_tensor(module: str, leaf: str) -> Optional[SourceTensor]:
+  """Our conv `kernel` / `bias` in the `Conv3d` called `module` (kernel transposed)."""
+  if leaf == "kernel":
+    return SourceTensor(f"{module}.weight", TORCH_CONV)
+  return SourceTensor(f"{module}.bias") if leaf == "bias" else None
+
+
+def batch_norm_tensor(module: str, leaf: str) -> Optional[SourceTensor]:
+  """Our BN `scale` / `bias` / `mean` / `var` in the `BatchNorm3d` called `module`."""
+  return SourceTensor(f"{module}.{BATCH_NORM_NAMES[leaf]}") if leaf in BATCH_NORM_NAMES else None
 
 
 def is_training_state(name: str) -> bool:

@@ -28,9 +28,7 @@ from typing import Optional
 
 from d3d_jax.checkpoint_import import model_tensors, torch_state_dict
 from d3d_jax.checkpoint_import.checkpoint_format import CheckpointFormat, SourceTensor
-from d3d_jax.checkpoint_import.layouts import TORCH_CONV
 
-_BN_NAMES = torch_state_dict.BATCH_NORM_NAMES
 
 FEATURE_INDEX = {
     "Conv3d_1a_7x7": 0, "Conv3d_2b_1x1": 2, "Conv3d_2c_3x3": 3,
@@ -69,9 +67,7 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
   if t is None:
     return None
   if t.part == "logits":
-    if t.leaf == "kernel":
-      return SourceTensor("classifier.1.weight", TORCH_CONV)
-    return SourceTensor("classifier.1.bias") if t.leaf == "bias" else None
+    return torch_state_dict.conv_tensor("classifier.1", t.leaf)
   module = _module(t)
   if module is None:
     return None
@@ -82,10 +78,10 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
     module += halves[t.part]
   elif t.part not in ("conv", "bn"):
     return None
-  if t.part in ("conv", "temporal"):
-    return SourceTensor(module + "0.weight", TORCH_CONV) if t.leaf == "kernel" else None
-  if t.leaf in _BN_NAMES:  # bn, temporal_bn
-    return SourceTensor(module + "1." + _BN_NAMES[t.leaf])
+  if t.part in ("conv", "temporal") and t.leaf == "kernel":
+    return torch_state_dict.conv_tensor(module + "0", t.leaf)
+  if t.part in ("bn", "temporal_bn"):
+    return torch_state_dict.batch_norm_tensor(module + "1", t.leaf)
   return None
 
 
