@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from d3d_jax.models.conv3d import Conv3D
-from d3d_jax.models.logical_axes import DENSE_AXES, KERNEL_AXES, NORM_AXES
+from d3d_jax.models.logical_axes import DENSE_AXES, NORM_AXES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,8 +98,7 @@ class ConvUnit(nn.Module):
             f"temporal_norm must be 'bias' or 'batch_norm', got {self.temporal_norm!r}")
       use_bias = self.temporal_norm == "bias"
       x = self._conv((kt, 1, 1), (st, 1, 1), "temporal", use_bias=use_bias,
-                     kernel_init=nn.with_logical_partitioning(
-                         identity_temporal_init, KERNEL_AXES))(x)
+                     kernel_init=identity_temporal_init)(x)
       if not use_bias:
         x = batch_norm(self.options, train, "temporal_bn")(x)
       x = nn.relu(x)
