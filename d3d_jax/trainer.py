@@ -245,6 +245,9 @@ def train(config, workdir: str) -> TrainState:
         last_log_time, last_log_step = time.time(), step
       if step % config.checkpoint.every_steps == 0 or step == config.total_steps:
         checkpointer.save(state)
+      if (config.mode == "train_and_eval" and config.eval_every_steps
+          and step % config.eval_every_steps == 0 and step < config.total_steps):
+        _evaluate_state(exp, state, writer, step)
       if preempted.is_set:
         checkpointer.save(state, force=True)
         checkpointer.wait()
@@ -255,6 +258,16 @@ def train(config, workdir: str) -> TrainState:
     checkpointing.export_model(workdir, state, _model_metadata(config, exp.num_classes))
   writer.flush()
   return state
+
+
+def _evaluate_state(exp: Experiment, state: TrainState, writer, step: int) -> dict:
+  """Evaluates the student of a live train state and writes ``eval/*`` scalars."""
+  member = evaluation.EnsembleMember(
+      exp.student, {"params": state.params["student"],
+                    "batch_stats": state.batch_stats["student"]}, exp.config.model.modality)
+  metrics, _ = evaluate_members([member], exp.config, exp.mesh)
+  writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
+  return metrics
 
 
 def _flat_config(config) -> dict:
