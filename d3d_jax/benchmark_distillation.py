@@ -23,9 +23,7 @@ from configs.base import get_base_config
 from d3d_jax import trainer
 from d3d_jax import sharding as sharding_lib
 from d3d_jax.checkpoint_import.d3d_jax_format import save_model_variables
-from d3d_jax.objectives import build_objective
 from d3d_jax.teacher import build_network
-from d3d_jax import optimizers
 
 _MODEL = flags.DEFINE_string("model", "s3dg", "Student and teacher preset.")
 _FRAMES = flags.DEFINE_integer("frames", 16, "Frames per clip.")
@@ -49,24 +47,8 @@ def _config(objective: str, teacher_dir: str):
   return c
 
 
-def _experiment(config):
-  """The trainer's Experiment without a dataset on disk."""
-  objective = build_objective(config.objective)
-  student = build_network(config.model, _CLASSES.value, config.compute_dtype)
-  teacher, teacher_vars = None, None
-  if objective.needs_teacher:
-    from d3d_jax.teacher import load_teacher  # pylint: disable=g-import-not-at-top
-    teacher, teacher_vars = load_teacher(config, _CLASSES.value)
-  schedule = optimizers.learning_rate_schedule(config.schedule, config.total_steps)
-  return trainer.Experiment(
-      config=config, workdir="", mesh=sharding_lib.make_mesh(config.mesh),
-      num_classes=_CLASSES.value, class_names=(), student=student, teacher=teacher,
-      teacher_variables=teacher_vars, objective=objective, schedule=schedule,
-      tx=optimizers.build_optimizer(config.optimizer, schedule))
-
-
 def _time_steps(config, batch):
-  exp = _experiment(config)
+  exp = trainer.build_experiment_for_classes(config, "", _CLASSES.value)
   state, shardings = trainer.create_state(exp, checkpointer=None)
   step = trainer.make_train_step(exp, shardings)
   teacher = exp.teacher_variables

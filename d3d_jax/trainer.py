@@ -65,17 +65,25 @@ def _check_modalities(config, available) -> None:
 
 
 def build_experiment(config, workdir: str) -> Experiment:
+  """Reads the dataset's facts, checks the config against them, builds the rest."""
   info = dataset_info(config.input)
   _check_modalities(config, info.modalities)
+  return build_experiment_for_classes(config, workdir, info.num_classes,
+                                      tuple(info.class_names))
+
+
+def build_experiment_for_classes(config, workdir: str, num_classes: int,
+                                 class_names: tuple = ()) -> Experiment:
+  """The networks, teacher, objective and optimiser for `num_classes` classes."""
   objective = build_objective(config.objective)
-  student = build_network(config.model, info.num_classes, config.compute_dtype)
+  student = build_network(config.model, num_classes, config.compute_dtype)
   teacher, teacher_variables = None, None
   if objective.needs_teacher:
-    teacher, teacher_variables = load_teacher(config, info.num_classes)
+    teacher, teacher_variables = load_teacher(config, num_classes)
   schedule = optimizers.learning_rate_schedule(config.schedule, config.total_steps)
   return Experiment(
       config=config, workdir=workdir, mesh=sharding_lib.make_mesh(config.mesh),
-      num_classes=info.num_classes, class_names=tuple(info.class_names), student=student,
+      num_classes=num_classes, class_names=class_names, student=student,
       teacher=teacher, teacher_variables=teacher_variables, objective=objective,
       schedule=schedule, tx=optimizers.build_optimizer(config.optimizer, schedule))
 
