@@ -1,24 +1,33 @@
 """3-D convolution with a choice of lowering, and the Flax `Conv3D` layer that uses it.
 
 Every lowering computes exactly the function of a native NTHWC/THWIO 3-D convolution
-with explicit padding; they differ only in which XLA ops run it:
+with explicit padding (up to float32 summation order); they differ only in which XLA
+ops run it. XLA:CPU runs a 3-D convolution through Eigen's generic tensor-contraction
+conv, several times slower than its 2-D convolutions and dots, and the gradients of
+3-D convs are slower still; TPU and GPU run 3-D convs natively (MXU / cuDNN).
 
-* ``'native'``: one `lax.conv_general_dilated` with three spatial dimensions. On TPU
-  and GPU this maps to the MXU / cuDNN directly and is the default there.
-* ``'folded'``: rewrites the convolution into ops XLA:CPU runs fast. XLA:CPU's 3-D
-  convolution (Eigen) is several times slower than its 2-D convolution and its dots, so
-  - ``1x1x1`` kernels run as one matrix multiplication over all positions;
-  - ``1xkxk`` kernels run as a 2-D convolution with the frames folded into the batch;
-  - ``kx1x1`` kernels run as a 2-D convolution over (time, height*width), which needs
-    only a free reshape of an NTHWC tensor;
-  - full ``ktxkxk`` kernels run as a 2-D convolution over frames folded into the batch
-    with the ``kt`` temporal taps stacked on the channel axis (one conv with
-    ``kt * C_in`` input channels; temporal padding and stride are applied by slicing).
+* ``'native'``: one `lax.conv_general_dilated` with three spatial dimensions.
+* ``'taps'``: a kernel with ``kt`` temporal taps runs as a sum of ``kt`` ops, one per
+  tap, each reading a strided time-slice of the (time-padded) input:
+  - ``kt x 1 x 1`` (incl. ``1x1x1``): a sum of matrix multiplications over all positions;
+  - ``kt x kh x kw``: a sum of 2-D convolutions over frames folded into the batch.
+* ``'stacked'``: the ``kt`` time-slices are concatenated on the channel axis, so the
+  whole kernel is ONE op with ``kt * C_in`` input channels (a dot for ``kt x 1 x 1``,
+  a 2-D convolution otherwise). Fewer, larger ops; one extra copy of the input.
+* ``'folded'``: per kernel shape, the one of those measured fastest on XLA:CPU (train
+  step, fwd + bwd; `python -m d3d_jax.benchmark --layers`):
+  - ``1x1x1``: a dot; ``1xkxk``: a 2-D convolution (both variants coincide there);
+  - ``kt x 1 x 1``: 'stacked' (one dot with ``kt * C`` inputs). Running it as a 2-D
+    convolution over (time, height*width) is fast forward but its kernel gradient
+    is ~8x slower than native on XLA:CPU, so it is not used;
+  - ``kt x kh x kw`` with few input channels (the first conv, C_in = 2 or 3):
+    'stacked', which turns 3 input channels into ``3 * kt``;
+  - other ``kt x kh x kw``: 'taps'.
 * ``'auto'``: ``'folded'`` on CPU, ``'native'`` elsewhere (until measured otherwise).
 
-Gradients follow by autodiff through the same ops, so they are 2-D convolutions and
-dots too. `tests/models/test_conv3d.py` checks every lowering against the native one,
-values and gradients, for each kernel shape the models use.
+Gradients follow by autodiff through the same ops, so they are dots and 2-D
+convolutions too. `tests/models/test_lowering.py` checks every lowering against the
+native one, values and gradients, for each kernel / stride / padding the models use.
 """
 
 from typing import Any, Callable, Optional, Sequence
@@ -31,11 +40,13 @@ from jax import lax
 from d3d_jax.models import padding as padding_lib
 from d3d_jax.models.logical_axes import KERNEL_AXES
 
-LOWERINGS = ("native", "folded", "auto")
+LOWERINGS = ("native", "folded", "taps", "stacked", "auto")
 Pads = Sequence[tuple[int, int]]
 
 _DIMS_3D = ("NDHWC", "DHWIO", "NDHWC")
 _DIMS_2D = ("NHWC", "HWIO", "NHWC")
+# 'folded' stacks the temporal taps of a full kernel on channels below this many inputs.
+_STACK_BELOW_CHANNELS = 8
 
 
 def resolve_lowering(lowering: str) -> str:
@@ -48,8 +59,9 @@ def resolve_lowering(lowering: str) -> str:
 
 
 def conv3d_native(x, kernel, strides, pads, precision=None):
+  """XLA's own 3-D convolution (NTHWC input, THWIO kernel, explicit pads)."""
   return lax.conv_general_dilated(
-      x, kernel, tuple(strides), tuple(pads), dimension_numbers=_DIMS_3D,
+      x, kernel, tuple(strides), tuple(tuple(p) for p in pads), dimension_numbers=_DIMS_3D,
       precision=precision)
 
 
@@ -59,51 +71,93 @@ def _conv2d(x, kernel, strides, pads, precision):
       precision=precision)
 
 
-def _pad_and_stride_time(x, kt, st, pad_t):
-  """Pads time and returns the `kt` tap views, each [B, T_out, H, W, C]."""
-  if pad_t != (0, 0):
-    x = jnp.pad(x, ((0, 0), pad_t, (0, 0), (0, 0), (0, 0)))
+def _time_taps(x, kt, st, pad_t):
+  """Pads time and returns the `kt` tap views, each [B, T_out, H, W, C].
+
+  Tap ``j`` holds input frame ``t * st + j`` (padded coordinates) at output time ``t``,
+  so output frame ``t`` is the sum over ``j`` of tap ``j`` times the kernel's tap ``j``.
+  """
+  if tuple(pad_t) != (0, 0):
+    x = jnp.pad(x, ((0, 0), tuple(pad_t), (0, 0), (0, 0), (0, 0)))
   t_out = (x.shape[1] - kt) // st + 1
+  if t_out < 1:
+    raise ValueError(f"temporal kernel {kt} is larger than the padded input {x.shape[1]}")
   return [
       lax.slice_in_dim(x, j, j + st * (t_out - 1) + 1, stride=st, axis=1)
       for j in range(kt)
   ]
 
 
-def conv3d_folded(x, kernel, strides, pads, precision=None):
-  """The same function as `conv3d_native`, lowered to dots and 2-D convolutions."""
+def _pointwise_taps(x, kernel, strides, pad_t, stacked, precision):
+  """A ``kt x 1 x 1`` kernel (no spatial padding): dots over all positions."""
+  kt, _, _, cin, cout = kernel.shape
+  st, sh, sw = strides
+  if sh != 1 or sw != 1:  # A 1x1 window with stride just subsamples.
+    x = x[:, :, ::sh, ::sw]
+  taps = _time_taps(x, kt, st, pad_t) if (kt, st, tuple(pad_t)) != (1, 1, (0, 0)) else [x]
+  if kt == 1:
+    return jnp.einsum("bthwc,cd->bthwd", taps[0], kernel[0, 0, 0], precision=precision)
+  if stacked:
+    return jnp.einsum("bthwc,cd->bthwd", jnp.concatenate(taps, axis=-1),
+                      kernel.reshape(kt * cin, cout), precision=precision)
+  y = None
+  for j, tap in enumerate(taps):
+    yj = jnp.einsum("bthwc,cd->bthwd", tap, kernel[j, 0, 0], precision=precision)
+    y = yj if y is None else y + yj
+  return y
+
+
+def _spatial_taps(x, kernel, strides, pads, stacked, precision):
+  """A ``kt x kh x kw`` kernel: 2-D convolutions over frames folded into the batch."""
   kt, kh, kw, cin, cout = kernel.shape
   st, sh, sw = strides
   pad_t, pad_h, pad_w = (tuple(p) for p in pads)
-
-  if kh == kw == 1 and pad_h == pad_w == (0, 0):
-    x = lax.slice(x, (0,) * 5, x.shape, (1, 1, sh, sw, 1))
-    if kt == 1 and pad_t == (0, 0):  # pointwise: a single matmul.
-      x = lax.slice_in_dim(x, 0, None, stride=st, axis=1)
-      return jnp.einsum("bthwc,cd->bthwd", x, kernel[0, 0, 0], precision=precision)
-    # Temporal kx1x1: a 2-D conv over (time, height*width).
-    b, t, h, w, _ = x.shape
-    y = _conv2d(x.reshape(b, t, h * w, cin), kernel[:, :, 0], (st, 1),
-                (pad_t, (0, 0)), precision)
-    return y.reshape(b, y.shape[1], h, w, cout)
-
-  taps = _pad_and_stride_time(x, kt, st, pad_t)
+  taps = _time_taps(x, kt, st, pad_t)
   b, t_out, h, w, _ = taps[0].shape
+
+  def conv(x5, k2d):
+    y = _conv2d(x5.reshape(b * t_out, h, w, x5.shape[-1]), k2d, (sh, sw), (pad_h, pad_w),
+                precision)
+    return y.reshape(b, t_out, y.shape[1], y.shape[2], cout)
+
   if kt == 1:
-    x2d = taps[0].reshape(b * t_out, h, w, cin)
-    k2d = kernel[0]
-  else:  # Stack the temporal taps on channels: one conv with kt * C_in inputs.
-    x2d = jnp.concatenate(taps, axis=-1).reshape(b * t_out, h, w, kt * cin)
+    return conv(taps[0], kernel[0])
+  if stacked:
     k2d = jnp.transpose(kernel, (1, 2, 0, 3, 4)).reshape(kh, kw, kt * cin, cout)
-  y = _conv2d(x2d, k2d, (sh, sw), (pad_h, pad_w), precision)
-  return y.reshape(b, t_out, y.shape[1], y.shape[2], cout)
+    return conv(jnp.concatenate(taps, axis=-1), k2d)
+  y = None
+  for j, tap in enumerate(taps):
+    yj = conv(tap, kernel[j])
+    y = yj if y is None else y + yj
+  return y
+
+
+def conv3d_folded(x, kernel, strides, pads, precision=None, variant="folded"):
+  """The same function as `conv3d_native`, lowered to dots and 2-D convolutions.
+
+  `variant` is 'folded' (the per-shape choice of the module docstring), 'taps' or
+  'stacked'.
+  """
+  if variant not in ("folded", "taps", "stacked"):
+    raise ValueError(f"variant must be 'folded', 'taps' or 'stacked', got {variant!r}")
+  kt, kh, kw, cin, _ = kernel.shape
+  pad_t, pad_h, pad_w = (tuple(p) for p in pads)
+  if kh == kw == 1 and pad_h == pad_w == (0, 0):
+    stacked = variant != "taps"
+    return _pointwise_taps(x, kernel, strides, pad_t, stacked, precision)
+  if variant == "folded":
+    stacked = cin < _STACK_BELOW_CHANNELS
+  else:
+    stacked = variant == "stacked"
+  return _spatial_taps(x, kernel, strides, pads, stacked, precision)
 
 
 def conv3d(x, kernel, strides, pads, lowering="auto", precision=None):
   """A 3-D convolution of NTHWC `x` with a THWIO `kernel` and explicit `pads`."""
-  if resolve_lowering(lowering) == "native":
+  lowering = resolve_lowering(lowering)
+  if lowering == "native":
     return conv3d_native(x, kernel, strides, pads, precision)
-  return conv3d_folded(x, kernel, strides, pads, precision)
+  return conv3d_folded(x, kernel, strides, pads, precision, variant=lowering)
 
 
 class Conv3D(nn.Module):

@@ -1,0 +1,204 @@
+"""Every conv / pool lowering computes the native function: values and gradients.
+
+The lowerings of `d3d_jax.models.conv3d` and `d3d_jax.models.pooling` only choose
+which XLA ops run a layer, so each must agree with the native 3-D convolution /
+`reduce_window` to float32 rounding, forward and backward, for every kernel, stride
+and padding the models use, on odd and even sizes (where 'SAME' pads unevenly and
+strided windows drop a border). A tiny whole model checks that they compose.
+Shapes are small: this file is about correctness, never timing.
+"""
+
+import functools
+import itertools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from d3d_jax.models import build_model
+from d3d_jax.models import conv3d as conv3d_lib
+from d3d_jax.models import padding as padding_lib
+from d3d_jax.models import pooling
+
+NON_NATIVE = tuple(l for l in conv3d_lib.LOWERINGS if l not in ("native", "auto"))
+
+# (kernel, strides) of every convolution in the model family.
+CONV_SHAPES = (
+    ((1, 1, 1), (1, 1, 1)),  # Conv3d_2b and every Inception 1x1x1.
+    ((1, 3, 3), (1, 1, 1)),  # 2-D blocks, and the spatial half of a separable conv.
+    ((3, 1, 1), (1, 1, 1)),  # The temporal half of a separable conv.
+    ((3, 3, 3), (1, 1, 1)),  # I3D blocks.
+    ((7, 7, 7), (2, 2, 2)),  # I3D Conv3d_1a.
+    ((3, 7, 7), (2, 2, 2)),  # S3D-G Conv3d_1a.
+    ((1, 7, 7), (1, 2, 2)),  # I2D / top-heavy Conv3d_1a; torchvision S3D's spatial half.
+    ((7, 1, 1), (2, 1, 1)),  # torchvision S3D's temporal half of Conv3d_1a.
+)
+# (T, H, W): odd and even, so 'SAME' pads unevenly and strides drop a border.
+SIZES = ((5, 9, 9), (6, 8, 10))
+PADDINGS = padding_lib.PADDING_MODES
+
+POOL_SHAPES = (
+    ((1, 3, 3), (1, 2, 2)),
+    ((3, 3, 3), (1, 1, 1)),
+    ((3, 3, 3), (2, 2, 2)),
+    ((2, 2, 2), (2, 2, 2)),
+)
+
+
+def _assert_close(actual, expected, what, rtol=2e-5):
+  """float32 agreement, relative to the largest magnitude of the reference."""
+  actual, expected = np.asarray(actual), np.asarray(expected)
+  assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+  scale = float(np.max(np.abs(expected))) + 1e-12
+  np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale, err_msg=what)
+
+
+@functools.partial(jax.jit, static_argnames=("strides", "pads", "lowerings"))
+def _conv_values_and_grads(x, kernel, cotangent, strides, pads, lowerings):
+  """Each lowering's output and its VJP (w.r.t. input and kernel) of one cotangent."""
+  results = {}
+  for lowering in lowerings:
+    fn = functools.partial(conv3d_lib.conv3d, strides=strides, pads=pads, lowering=lowering)
+    y, vjp = jax.vjp(fn, x, kernel)
+    results[lowering] = (y, *vjp(cotangent.astype(y.dtype)))
+  return results
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("kernel_size,strides", CONV_SHAPES,
+                         ids=lambda v: "x".join(map(str, v)))
+def test_conv_lowerings_match_native(kernel_size, strides, padding, size):
+  rng = np.random.default_rng(0)
+  cin, cout = 3, 5
+  x = jnp.asarray(rng.standard_normal((2, *size, cin)), jnp.float32)
+  kernel = jnp.asarray(rng.standard_normal((*kernel_size, cin, cout)), jnp.float32)
+  pads = padding_lib.explicit_pads(size, kernel_size, strides, padding)
+  out_shape = jax.eval_shape(
+      functools.partial(conv3d_lib.conv3d_native, strides=strides, pads=pads), x, kernel).shape
+  cotangent = jnp.asarray(rng.standard_normal(out_shape), jnp.float32)
+  results = _conv_values_and_grads(
+      x, kernel, cotangent, strides=tuple(strides), pads=tuple(pads),
+      lowerings=("native",) + NON_NATIVE)
+  expected = results.pop("native")
+  for lowering, got in results.items():
+    for name, a, b in zip(("output", "d/dinput", "d/dkernel"), got, expected):
+      _assert_close(a, b, f"{lowering} {name}")
+
+
+def test_folded_uses_no_3d_convolution():
+  """The point of the folded lowerings: no 3-D convolution is left in fwd or bwd."""
+  x = jnp.zeros((1, 5, 9, 9, 3))
+  for (kernel_size, strides), lowering in itertools.product(CONV_SHAPES, NON_NATIVE):
+    kernel = jnp.zeros((*kernel_size, 3, 4))
+    pads = padding_lib.explicit_pads(x.shape[1:4], kernel_size, strides, "SAME")
+    loss = lambda x, k: jnp.sum(conv3d_lib.conv3d(x, k, strides, pads, lowering))
+    jaxpr = jax.make_jaxpr(jax.grad(loss, argnums=(0, 1)))(x, kernel)
+    for eqn in jaxpr.eqns:
+      if eqn.primitive.name == "conv_general_dilated":
+        assert eqn.invars[0].aval.ndim == 4, (kernel_size, lowering, eqn)
+
+
+def test_auto_and_unknown_lowering():
+  assert conv3d_lib.resolve_lowering("auto") == (
+      "folded" if jax.default_backend() == "cpu" else "native")
+  with pytest.raises(ValueError, match="lowering"):
+    conv3d_lib.resolve_lowering("fast")
+
+
+@functools.partial(jax.jit, static_argnames=("window", "strides", "padding"))
+def _pool_values_and_grads(x, cotangent, window, strides, padding):
+  results = {}
+  for lowering in ("native", "folded"):
+    fn = functools.partial(pooling.max_pool_3d, window=window, strides=strides,
+                           padding=padding, lowering=lowering)
+    y, vjp = jax.vjp(fn, x)
+    results[lowering] = (y, *vjp(cotangent))
+  return results
+
+
+@pytest.mark.parametrize("padding", PADDINGS)
+@pytest.mark.parametrize("window,strides", POOL_SHAPES, ids=lambda v: "x".join(map(str, v)))
+def test_max_pool_lowerings_match_native(window, strides, padding):
+  rng = np.random.default_rng(1)
+  for size in SIZES:
+    # ReLU-like inputs: many exact ties (zeros), where the gradient must still go to
+    # the same element as native's (the first maximum of the window).
+    x = jnp.asarray(np.maximum(rng.standard_normal((2, *size, 3)), 0.0), jnp.float32)
+    out_shape = jax.eval_shape(
+        functools.partial(pooling.max_pool_3d, window=window, strides=strides,
+                          padding=padding, lowering="native"), x).shape
+    cotangent = jnp.asarray(rng.standard_normal(out_shape), jnp.float32)
+    results = _pool_values_and_grads(x, cotangent, window=window, strides=strides,
+                                     padding=padding)
+    (y, dx), (y_ref, dx_ref) = results["folded"], results["native"]
+    np.testing.assert_array_equal(np.asarray(y), np.asarray(y_ref), err_msg=f"{size} output")
+    # Overlapping windows add cotangents in a different order: float32 rounding only.
+    _assert_close(dx, dx_ref, f"{size} d/dinput")
+
+
+# The whole-network graph is large: XLA:CPU's backend optimisations would double its
+# compile time, and both lowerings are compiled with the same options.
+_FAST_COMPILE = {"xla_backend_optimization_level": 0}
+
+
+def test_tiny_model_same_logits_and_grads():
+  """A whole tiny S3D-G: same logits, BN statistics and parameter gradients.
+
+  S3D-G uses every op family (a [3,7,7] stride-2 first conv, 1x1x1, 1x3x3, 3x1x1, all
+  four pools, gating, BN); I3D's 3x3x3 and 7x7x7 kernels are covered per layer above,
+  and one more whole-model compile would cost ~30 s of CPU.
+  """
+  name = "s3dg"
+  clips = jax.random.uniform(jax.random.PRNGKey(0), (1, 8, 32, 32, 3), jnp.float32, -1, 1)
+  labels = jnp.array([3])
+  models = {lowering: build_model(name, num_classes=7, depth_multiplier=0.125, min_depth=4,
+                                  lowering=lowering)
+            for lowering in ("native", "folded")}
+  variables = _random_variables(models["native"], clips)
+
+  def loss_and_grads(model):
+    def loss_fn(params):
+      (logits, _), updates = model.apply(
+          {"params": params, "batch_stats": variables["batch_stats"]}, clips, train=True,
+          mutable=["batch_stats"], rngs={"dropout": jax.random.PRNGKey(2)})
+      loss = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], -1))
+      return loss, (logits, updates["batch_stats"])
+    step = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
+    return step.lower(variables["params"]).compile(_FAST_COMPILE)(variables["params"])
+
+  (_, (logits, stats)), grads = loss_and_grads(models["native"])
+  (_, (logits_f, stats_f)), grads_f = loss_and_grads(models["folded"])
+  _assert_close(logits_f, logits, "logits", rtol=1e-4)
+  for path, g in jax.tree_util.tree_leaves_with_path(grads):
+    _assert_close(_lookup(grads_f, path), g, f"grad {jax.tree_util.keystr(path)}", rtol=1e-3)
+  for path, s in jax.tree_util.tree_leaves_with_path(stats):
+    _assert_close(_lookup(stats_f, path), s, f"stat {jax.tree_util.keystr(path)}", rtol=1e-4)
+
+
+def _random_variables(model, clips):
+  """Random variables of the model's shapes, made on the host.
+
+  `model.init` would run op by op (minutes on a busy 2-core box) or cost one more
+  whole-model compile; only the shapes matter here. Variances are 1 + noise so the
+  running-average path is not trivially the identity.
+  """
+  abstract = nn.meta.unbox(jax.eval_shape(
+      functools.partial(model.init, train=False), jax.random.PRNGKey(0), clips))
+  rng = np.random.default_rng(4)
+  def value(leaf):
+    v = rng.standard_normal(leaf.shape) / np.sqrt(np.prod(leaf.shape[:-1] or (1,)))
+    return jnp.asarray(v, leaf.dtype)
+  variables = jax.tree.map(value, abstract)
+  variables["batch_stats"] = jax.tree.map(lambda v: 1.0 + jnp.abs(v),
+                                          variables["batch_stats"])
+  return variables
+
+
+def _lookup(tree, path):
+  """The leaf of `tree` at a `tree_leaves_with_path` path of another tree."""
+  for key in path:
+    tree = tree[key.key if hasattr(key, "key") else key.name]
+  return tree
