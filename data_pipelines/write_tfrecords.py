@@ -33,6 +33,7 @@ different input list is detected and refused for finished shards.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import csv
 import dataclasses
 import datetime
@@ -192,6 +193,21 @@ def encode_video(source: VideoSource,
 
 def _encode_job(job):
   return encode_video(*job)
+
+
+def _ordered_results(pool, jobs, window: int):
+  """Results of `_encode_job` over `jobs`, in order, at most `window` ahead.
+
+  Bounding the number of jobs in flight bounds the memory held by encoded
+  videos waiting behind a slow one.
+  """
+  pending = collections.deque()
+  for job in jobs:
+    pending.append(pool.submit(_encode_job, job))
+    if len(pending) >= window:
+      yield pending.popleft().result()
+  while pending:
+    yield pending.popleft().result()
 
 
 def _init_worker():
@@ -384,10 +400,13 @@ def write_split(sources: Sequence[VideoSource], *, output_dir: str,
   jobs = ((sources[i], options) for k in pending for i in plan[k])
   if workers > 1 and pending:
     # 'spawn': the parent has TensorFlow loaded, and forking a process with
-    # TensorFlow's threads running can deadlock.
-    pool = multiprocessing.get_context('spawn').Pool(
-        workers, initializer=_init_worker)
-    results = pool.imap(_encode_job, jobs, chunksize=1)
+    # TensorFlow's threads running can deadlock. Unlike multiprocessing.Pool
+    # (which silently restarts workers that die on start-up, forever), the
+    # executor reports a broken pool.
+    pool = concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context('spawn'),
+        initializer=_init_worker)
+    results = _ordered_results(pool, jobs, window=4 * workers)
   else:
     pool = None
     _init_worker()
@@ -426,11 +445,16 @@ def write_split(sources: Sequence[VideoSource], *, output_dir: str,
       atomic_file.write_json(os.path.join(status_dir, fname + '.json'), status)
       os.replace(tmp, final)
       shard_status[k] = status
+  except concurrent.futures.process.BrokenProcessPool as e:
+    raise RuntimeError(
+        'A worker process died. If this was called from a script, put its '
+        "top-level code under `if __name__ == '__main__':` (worker processes "
+        'are started with "spawn", which re-imports the main module), or '
+        'use workers=1.') from e
   finally:
     bar.close()
     if pool is not None:
-      pool.terminate()
-      pool.join()
+      pool.shutdown(wait=True, cancel_futures=True)
 
   entry = _split_entry(name, num_shards, plan, shard_status, sources,
                        list(pre_skipped), options, input_description)
