@@ -14,9 +14,11 @@ from configs.base import get_base_config
 DEFAULT_DATA_DIR = "/tmp/d3d_jax/synthetic_motion"
 
 # The dataset the demo generates: classes, videos per class, frames and size.
+# Objects move 2-3 px per frame (speed in short sides per frame) and are camouflaged
+# (background colours) with probability 0.2: learnable from RGB, easy from flow.
 DATASET = ml_collections.ConfigDict(dict(
-    num_classes=8, train_videos_per_class=48, test_videos_per_class=16,
-    num_frames=17, height=32, width=32, seed=0))
+    num_classes=8, train_videos_per_class=64, test_videos_per_class=16,
+    num_frames=17, height=32, width=32, seed=0, speed=(0.06, 0.1), camouflage=0.2))
 
 
 def get_synthetic_config(modality: str, objective: str) -> ml_collections.ConfigDict:
@@ -46,12 +48,12 @@ def get_synthetic_config(modality: str, objective: str) -> ml_collections.Config
   c.teacher.model.options = ml_collections.ConfigDict(c.model.options.to_dict())
 
   c.objective.name = objective
-  c.total_steps = 300
+  c.total_steps = 600
   c.optimizer.name = "adam"
   c.optimizer.weight_decay = 0.0
   c.schedule.name = "cosine"
   c.schedule.base_lr = 3e-3
   c.schedule.warmup_steps = 20
-  c.checkpoint.every_steps = 100
+  c.checkpoint.every_steps = 200
   c.log_every_steps = 25
   return c

@@ -40,7 +40,8 @@ def _make_dataset(data_dir: str) -> None:
       data_dir, num_classes=d.num_classes,
       videos_per_class={"train": d.train_videos_per_class, "test": d.test_videos_per_class},
       num_frames=d.num_frames, height=d.height, width=d.width, seed=d.seed,
-      num_shards={"train": 4, "test": 2}, workers=2, show_progress=False)
+      num_shards={"train": 4, "test": 2}, workers=2, show_progress=False,
+      render=synthetic.RenderOptions(speed=tuple(d.speed), camouflage=d.camouflage))
   print(f"    done in {time.time() - start:.0f} s")
 
 

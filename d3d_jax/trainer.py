@@ -183,6 +183,9 @@ def make_train_step(exp: Experiment, shardings):
         "learning_rate": exp.schedule(state.step),
     }
     metrics.update({f"loss/{name}": term.value for name, term in terms.items()})
+    if teacher_out is not None:
+      metrics["teacher/top1"] = jnp.mean(
+          jnp.argmax(teacher_out.logits, -1) == batch["label"])
     new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
                               batch_stats=dict(state.batch_stats, student=new_stats))
     return new_state, metrics
