@@ -25,6 +25,7 @@ import optax
 
 from d3d_jax import checkpointing, evaluation, optimizers
 from d3d_jax import sharding as sharding_lib
+from d3d_jax.checkpoint_import.d3d_jax_format import load_model_variables
 from d3d_jax.checkpoint_import.init_from import load_init_from
 from d3d_jax.objectives import ModelOutputs, build_objective, total_loss
 from d3d_jax.teacher import INPUT_CHANNELS, build_network, load_teacher
@@ -295,7 +296,6 @@ def _flat_config(config) -> dict:
 
 def evaluate_workdir(config, workdir: str, export_dir: Optional[str] = None) -> dict:
   """Evaluates the exported model of `workdir` with the multi-view protocol."""
-  from d3d_jax.checkpoint_import.d3d_jax_format import load_model_variables
   info = dataset_info(config.input)
   mesh = sharding_lib.make_mesh(config.mesh)
   model = build_network(config.model, info.num_classes, config.compute_dtype)
