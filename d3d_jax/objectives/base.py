@@ -9,9 +9,8 @@ more than a loss plug in through the other hooks:
   W3 blocks, a CVAE, flow decoders). The trainer initialises them, keeps their
   parameters in ``params['extra'][name]`` beside ``params['student']`` and passes the
   bound modules to `loss_terms` (``extra.apply``), so their outputs can enter losses.
-* `parameter_groups` / `active_groups`: which parameters each optimiser updates and
-  which group is trained at a step, for methods that alternate two optimisers by step
-  or epoch (generative KD's CVAE stage and attention-distillation stage).
+* Alternating optimisers (generative KD's CVAE stage vs its attention stage) are the
+  next hook to add: per-group optax transforms chosen on the host by step.
 * `needs_teacher`: the trainer loads `config.teacher` (any workdir of this codebase,
   so a second stage can take a first-stage checkpoint as its teacher: W3).
 """
@@ -49,15 +48,6 @@ class Objective:
 
   def extra_modules(self) -> dict[str, nn.Module]:
     return {}
-
-  def parameter_groups(self, params) -> Any:
-    """A pytree like `params` of group names (optax.multi_transform labels)."""
-    return jax.tree_util.tree_map(lambda _: "default", params)
-
-  def active_groups(self, step) -> Optional[tuple[str, ...]]:
-    """Groups updated at `step`; None = all."""
-    del step
-    return None
 
   def loss_terms(self, student: ModelOutputs, teacher: Optional[ModelOutputs],
                  batch: Mapping[str, jax.Array], extra: Callable[..., Any] | None = None,
