@@ -9,7 +9,6 @@ says what is minimised, the teacher (if any) runs inside the same jitted step un
 """
 
 import dataclasses
-import functools
 import os
 import time
 from typing import Any, Optional
