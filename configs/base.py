@@ -61,6 +61,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.objective.label_smoothing = 0.0
   # lambda of D3D Eq. 1 for the logit distillation loss L_d.
   c.objective.distill_weight = 1.0
+  # d3d_logits: z-score both logit vectors per clip before Eq. 2 (logit standardisation,
+  # Sun et al. CVPR 2024). False = the D3D paper's Eq. 2 on raw pre-softmax logits.
+  c.objective.standardize_logits = False
   # 'feature' objective: endpoint name -> lambda (D3D Table 4: 2c, 4c at 1, 4f at 100).
   c.objective.feature_weights = ml_collections.ConfigDict({"Mixed_4f": 100.0})
 

@@ -19,11 +19,32 @@ from d3d_jax.objectives.base import LossTerm, ModelOutputs, Objective
 from d3d_jax.objectives.classification import cross_entropy
 
 
-def logit_distillation_loss(student_logits, teacher_logits):
-  """D3D Eq. 2 with batch-mean normalisation: mean_i ||f_s(x_i) - f_t(x_i)||^2."""
-  diff = student_logits.astype(jnp.float32) - jax.lax.stop_gradient(
-      teacher_logits.astype(jnp.float32))
-  return jnp.mean(jnp.sum(jnp.square(diff), axis=-1))
+def standardize_logits(logits, eps: float = 1e-6):
+  """Z-scores each clip's logit vector over classes (zero mean, unit std).
+
+  Logit standardisation (Sun et al., CVPR 2024, Eq. 7-8 with base temperature 1):
+  the student then matches the shape of the teacher's logit vector, not its mean or
+  scale. Softmax ignores the mean, and the scale is the teacher's confidence, which
+  follows how much flow a clip has and which an RGB student can only guess from
+  appearance (object size, contrast); regressing it pulls the student towards those
+  appearance cues instead of motion.
+  """
+  logits = logits.astype(jnp.float32)
+  centred = logits - jnp.mean(logits, axis=-1, keepdims=True)
+  return centred / (jnp.std(logits, axis=-1, keepdims=True) + eps)
+
+
+def logit_distillation_loss(student_logits, teacher_logits, standardize: bool = False):
+  """D3D Eq. 2 with batch-mean normalisation: mean_i ||f_s(x_i) - f_t(x_i)||^2.
+
+  With `standardize`, both logit vectors are z-scored per clip first
+  (`standardize_logits`); without it this is exactly the paper's Eq. 2.
+  """
+  student = student_logits.astype(jnp.float32)
+  teacher = jax.lax.stop_gradient(teacher_logits.astype(jnp.float32))
+  if standardize:
+    student, teacher = standardize_logits(student), standardize_logits(teacher)
+  return jnp.mean(jnp.sum(jnp.square(student - teacher), axis=-1))
 
 
 def feature_distillation_loss(student_features, teacher_features):
@@ -54,8 +75,9 @@ class D3DLogits(Objective):
     return {
         "ce": LossTerm(cross_entropy(student.logits, batch["label"], c.label_smoothing),
                        c.ce_weight),
-        "distill": LossTerm(logit_distillation_loss(student.logits, teacher.logits),
-                            c.distill_weight),
+        "distill": LossTerm(
+            logit_distillation_loss(student.logits, teacher.logits, c.standardize_logits),
+            c.distill_weight),
     }
 
 
