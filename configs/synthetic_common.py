@@ -17,7 +17,7 @@ DEFAULT_DATA_DIR = "/tmp/d3d_jax/synthetic_motion"
 # Objects move 2-3 px per frame (speed in short sides per frame) and are camouflaged
 # (background colours) with probability 0.2: learnable from RGB, easy from flow.
 DATASET = ml_collections.ConfigDict(dict(
-    num_classes=8, train_videos_per_class=64, test_videos_per_class=16,
+    num_classes=8, train_videos_per_class=64, test_videos_per_class=48,
     num_frames=17, height=32, width=32, seed=0, speed=(0.06, 0.1), camouflage=0.2))
 
 

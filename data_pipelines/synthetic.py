@@ -28,6 +28,7 @@ rotations: train on this data with `input.random_flip = False`.
 
 from __future__ import annotations
 
+import colorsys
 import dataclasses
 import math
 import os
@@ -81,6 +82,11 @@ class RenderOptions:
     camouflage: probability that an object's texture uses the background's
       colours (then only motion separates it from the background).
     noise_std: std of per-frame Gaussian pixel noise (0-255 scale).
+    scene_cue: probability that the background takes its class's own colour
+      pair (`class_palette`) instead of a random one: a scene that predicts
+      the action without showing it, like the settings of Kinetics classes.
+      An RGB network can shortcut through it; flow does not see colour.
+      0 keeps every field class-independent.
   """
   num_frames: int = 16
   height: int = 32
@@ -92,6 +98,7 @@ class RenderOptions:
   max_scale_ratio: float = 4.0
   camouflage: float = 0.5
   noise_std: float = 2.0
+  scene_cue: float = 0.0
 
   def __post_init__(self):
     if self.num_frames < 2:
@@ -121,6 +128,16 @@ def _palette(rng: np.random.Generator) -> np.ndarray:
     colours = rng.uniform(0, 255, size=(2, 3))
     if np.abs(colours[0] - colours[1]).sum() > 120:
       return colours
+
+
+def class_palette(motion: str) -> np.ndarray:
+  """The colour pair of a motion class's 'scene': a dark and a light shade of one hue.
+
+  Hues are spread evenly over the classes of MOTIONS, so every class has its own.
+  """
+  hue = MOTIONS.index(motion) / len(MOTIONS)
+  shades = [colorsys.hsv_to_rgb(hue, 0.8, value) for value in (0.35, 0.95)]
+  return np.array(shades, np.float64) * 255
 
 
 def _texture(rng: np.random.Generator, h: int, w: int, palette: np.ndarray,
@@ -266,6 +283,8 @@ def render_video(motion: str, rng: np.random.Generator, opts: RenderOptions,
   """
   h, w, steps = opts.height, opts.width, opts.num_frames - 1
   bg_palette = _palette(rng)
+  if opts.scene_cue and rng.uniform() < opts.scene_cue:
+    bg_palette = class_palette(motion)
   background = _texture(rng, h, w, bg_palette)
   objects = []
   for _ in range(int(rng.integers(1, opts.max_objects + 1))):
@@ -454,6 +473,11 @@ def _define_flags():
   flags.DEFINE_float('camouflage', RenderOptions.camouflage, 'Probability an '
                      'object uses the background colours.')
   flags.DEFINE_float('noise_std', RenderOptions.noise_std, 'Pixel noise std.')
+  flags.DEFINE_list('speed', [str(v) for v in RenderOptions.speed],
+                    'min,max object speed in short sides per frame.')
+  flags.DEFINE_float('scene_cue', RenderOptions.scene_cue, 'Probability the '
+                     'background takes its class colours (an appearance '
+                     'shortcut for RGB networks).')
 
 
 def main(argv: Sequence[str]) -> None:
@@ -470,7 +494,9 @@ def main(argv: Sequence[str]) -> None:
       flow=f.flow, tvl1_params=(tvl1.TVL1Params.fast() if f.fast_tvl1
                                 else tvl1.TVL1Params()),
       render=RenderOptions(max_objects=f.max_objects,
-                           camouflage=f.camouflage, noise_std=f.noise_std))
+                           camouflage=f.camouflage, noise_std=f.noise_std,
+                           speed=tuple(float(v) for v in f.speed),
+                           scene_cue=f.scene_cue))
   total = sum(e['num_written'] for e in result['splits'].values())
   print(f'wrote {total} videos to {f.output_dir} in {result["seconds"]:.1f} s',
         file=sys.stderr)

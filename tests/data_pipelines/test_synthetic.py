@@ -39,6 +39,18 @@ def test_appearance_does_not_depend_on_class():
     assert np.abs(video[0].astype(int) - videos[0][0]).max() > 0
 
 
+def test_scene_cue_paints_the_background_in_the_class_colours():
+  # scene_cue=1 and camouflage=1: every surface uses the class's colour pair, so
+  # each video's mean colour is nearest to its own class's palette.
+  opts = synthetic.RenderOptions(num_frames=3, scene_cue=1.0, camouflage=1.0)
+  palette_means = np.array([synthetic.class_palette(m).mean(0) for m in synthetic.MOTIONS])
+  for index, motion in enumerate(synthetic.MOTIONS):
+    video = synthetic.render_video(motion, np.random.default_rng(index), opts)
+    mean_colour = video.reshape(-1, 3).mean(0)
+    nearest = np.argmin(np.linalg.norm(palette_means - mean_colour, axis=1))
+    assert synthetic.MOTIONS[nearest] == motion
+
+
 def test_generated_records_are_deterministic_and_flow_follows_motion(
     synthetic_dir, tmp_path):
   with open(os.path.join(synthetic_dir, 'manifest.json')) as f:
