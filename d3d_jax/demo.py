@@ -6,17 +6,17 @@ r"""The embedded demo: flow teacher -> RGB student distillation on synthetic mot
 data_pipelines/synthetic.py); (b) trains the flow teacher; (c) trains an RGB network
 from scratch (the "RGB init", standing in for the pretrained RGB weights the papers
 start from) and continues it with cross-entropy alone (the RGB baseline); (d) continues
-the same RGB init for the same number of steps with D3D's loss (Eq. 1-2, logits
-standardised per clip, see configs/synthetic_d3d.py); (e) evaluates them and prints a
-table: flow teacher, RGB baseline, D3D and the D3D + RGB ensemble, with accuracy and
-whether flow is needed at inference. With several seeds the RGB rows are trained once
-per seed and reported as mean +- std, plus the per-seed gain of D3D over the baseline
-(a paired comparison: both start from that seed's RGB init).
+the same RGB init for the same number of steps with D3D's loss (Eq. 1-2, lambda = 1);
+(e) evaluates them and prints a table: flow teacher, RGB baseline, D3D and the D3D + RGB
+ensemble, with accuracy and whether flow is needed at inference. With several seeds the
+RGB rows are trained once per seed and reported as mean +- std, plus the per-seed gain
+of D3D over the baseline (a paired comparison: both start from that seed's RGB init).
 
 Each stage is an ordinary run of `d3d_jax.main` with a config from configs/ (the
 commands are printed), so re-running the demo resumes or reuses finished stages.
 """
 
+import json
 import os
 import time
 
@@ -33,8 +33,18 @@ _STEPS = flags.DEFINE_integer("steps", None, "Override total_steps of every run.
 def _make_dataset(data_dir: str) -> None:
   from configs.synthetic_common import DATASET  # pylint: disable=g-import-not-at-top
   from data_pipelines import synthetic  # pylint: disable=g-import-not-at-top
-  if os.path.exists(os.path.join(data_dir, "manifest.json")):
+  manifest_path = os.path.join(data_dir, "manifest.json")
+  if os.path.exists(manifest_path):
     print(f"(a) synthetic dataset: reusing {data_dir}")
+    with open(manifest_path) as f:
+      splits = json.load(f)["splits"]
+    expected = {"train": DATASET.train_videos_per_class, "test": DATASET.test_videos_per_class}
+    for split, per_class in expected.items():
+      counts = set(splits.get(split, {}).get("counts_per_class", {}).values())
+      if counts != {per_class}:
+        print(f"    warning: {manifest_path} has {sorted(counts)} {split} videos per class, "
+              f"configs/synthetic_common.DATASET asks for {per_class}; delete the folder "
+              "to regenerate it")
     return
   d = DATASET
   print(f"(a) synthetic dataset: {d.num_classes} motion classes, "
