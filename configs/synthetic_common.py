@@ -68,11 +68,12 @@ DEFAULT_RGB_INIT = "/tmp/d3d_jax/demo/rgb_init"
 def continue_from_rgb_init(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The second stage of the demo's RGB runs: start from the RGB initialisation.
 
-  As in the paper, the RGB baseline and the D3D student start from the same trained
-  RGB network (the D3D student is S3D-G initialised from the RGB stream; here the
-  RGB init run stands in for the ImageNet/Kinetics-pretrained weights) and then get the
-  same number of steps, the baseline with cross-entropy only, D3D with Eq. 1. Both
-  branches share the starting point, so their difference is the loss alone.
+  The RGB baseline and the D3D student start from the same trained RGB network (the
+  RGB init run stands in for pretrained weights; our reference notes recall the D3D
+  student starting from the pretrained RGB stream, which the paper text leaves
+  unstated) and then get the same number of steps, the baseline with cross-entropy
+  only, D3D with Eq. 1. Both branches share the starting point, so their difference is
+  the loss alone.
   """
   c.model.init_from.path = DEFAULT_RGB_INIT + "/export"
   c.total_steps = 300
