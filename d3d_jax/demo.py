@@ -3,14 +3,12 @@ r"""The embedded demo: flow teacher -> RGB student distillation on synthetic mot
   python -m d3d_jax.demo [--workdir=/tmp/d3d_jax/demo] [--seeds=0,1,2]
 
 (a) makes the synthetic motion dataset if it is absent (real TFRecords with TV-L1 flow,
-data_pipelines/synthetic.py); (b) trains the flow teacher; (c) trains an RGB network
-from scratch (the "RGB init", standing in for the pretrained RGB weights the papers
-start from) and continues it with cross-entropy alone (the RGB baseline); (d) continues
-the same RGB init for the same number of steps with D3D's loss (Eq. 1-2, lambda = 1);
-(e) evaluates them and prints a table: flow teacher, RGB baseline, D3D and the D3D + RGB
-ensemble, with accuracy and whether flow is needed at inference. With several seeds the
-RGB rows are trained once per seed and reported as mean +- std, plus the per-seed gain
-of D3D over the baseline (a paired comparison: both start from that seed's RGB init).
+data_pipelines/synthetic.py); (b) trains the flow teacher; (c) the RGB baseline and
+(d) the D3D student (the same RGB network and schedule plus D3D's logit distillation,
+Eq. 1-2); (e) evaluates them and prints a table: flow teacher, RGB baseline, D3D and
+the D3D + RGB ensemble, with accuracy and whether flow is needed at inference. With
+several seeds the RGB rows are trained once per seed and reported as mean +- std, plus
+the per-seed gain of D3D over the baseline.
 
 Each stage is an ordinary run of `d3d_jax.main` with a config from configs/ (the
 commands are printed), so re-running the demo resumes or reuses finished stages.
@@ -125,19 +123,14 @@ def main(argv):
   _make_dataset(data_dir)
   teacher_dir = os.path.join(root, "flow_teacher")
   _, teacher = _run("(b) flow teacher", "synthetic_flow_teacher", teacher_dir, data_dir, 0)
-  results = {"init": [], "rgb": [], "d3d": [], "ensemble": []}
+  results = {"rgb": [], "d3d": [], "ensemble": []}
   for seed in map(int, _SEEDS.value):
-    init_dir = os.path.join(root, f"rgb_init_seed{seed}")
     rgb_dir = os.path.join(root, f"rgb_baseline_seed{seed}")
     d3d_dir = os.path.join(root, f"d3d_seed{seed}")
-    _, init = _run(f"(c) RGB initialisation, seed {seed}", "synthetic_rgb_init", init_dir,
-                   data_dir, seed)
-    start_from = {"model.init_from.path": os.path.join(init_dir, "export")}
     rgb_config, rgb = _run(f"(c) RGB baseline, seed {seed}", "synthetic_rgb_baseline",
-                           rgb_dir, data_dir, seed, **start_from)
+                           rgb_dir, data_dir, seed)
     d3d_config, d3d = _run(f"(d) D3D student, seed {seed}", "synthetic_d3d", d3d_dir,
-                           data_dir, seed, **start_from, **{"teacher.checkpoint": teacher_dir})
-    results["init"].append(init["top1@1x1"])
+                           data_dir, seed, **{"teacher.checkpoint": teacher_dir})
     results["rgb"].append(rgb["top1@1x1"])
     results["d3d"].append(d3d["top1@1x1"])
     results["ensemble"].append(
@@ -147,7 +140,6 @@ def main(argv):
   print("| model                    | flow at test    | top-1 (%)      |")
   print("|--------------------------|-----------------|----------------|")
   print(_row("flow teacher (S3D-G)", True, [teacher["top1@1x1"]]))
-  print(_row("RGB init (shared start)", False, results["init"]))
   print(_row("RGB baseline (S3D-G)", False, results["rgb"]))
   print(_row("D3D (RGB student)", False, results["d3d"]))
   print(_row("D3D + RGB ensemble", False, results["ensemble"]))

@@ -19,7 +19,7 @@ EXPERIMENTS = sorted(
 
 
 def test_the_expected_experiments_exist():
-  assert {"synthetic_flow_teacher", "synthetic_rgb_init", "synthetic_rgb_baseline", "synthetic_d3d",
+  assert {"synthetic_flow_teacher", "synthetic_rgb_baseline", "synthetic_d3d",
           "kinetics400_s3dg_flow", "kinetics400_s3dg_rgb", "kinetics400_d3d"} <= set(EXPERIMENTS)
 
 

@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _cli(workdir, data_dir, *overrides):
-  return [sys.executable, "-m", "d3d_jax.main", "--config=configs/synthetic_rgb_init.py",
+  return [sys.executable, "-m", "d3d_jax.main", "--config=configs/synthetic_rgb_baseline.py",
           f"--workdir={workdir}", f"--config.input.data_dir={data_dir}", *overrides]
 
 
