@@ -35,14 +35,17 @@ def _make_dataset(data_dir: str) -> None:
   if os.path.exists(manifest_path):
     print(f"(a) synthetic dataset: reusing {data_dir}")
     with open(manifest_path) as f:
-      splits = json.load(f)["splits"]
-    expected = {"train": DATASET.train_videos_per_class, "test": DATASET.test_videos_per_class}
-    for split, per_class in expected.items():
-      counts = set(splits.get(split, {}).get("counts_per_class", {}).values())
-      if counts != {per_class}:
-        print(f"    warning: {manifest_path} has {sorted(counts)} {split} videos per class, "
-              f"configs/synthetic_common.DATASET asks for {per_class}; delete the folder "
-              "to regenerate it")
+      manifest = json.load(f)
+    found = {"classes": manifest.get("num_classes")}
+    expected = {"classes": DATASET.num_classes}
+    for split in ("train", "test"):
+      counts = manifest["splits"].get(split, {}).get("counts_per_class", {}).values()
+      found[f"{split} videos per class"] = sorted(set(counts))
+      expected[f"{split} videos per class"] = [DATASET[f"{split}_videos_per_class"]]
+    for what, value in found.items():
+      if value != expected[what]:
+        print(f"    warning: {manifest_path} has {value} {what}, configs/synthetic_common."
+              f"DATASET asks for {expected[what]}; delete the folder to regenerate it")
     return
   d = DATASET
   print(f"(a) synthetic dataset: {d.num_classes} motion classes, "
