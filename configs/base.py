@@ -25,7 +25,7 @@ def model_config(name: str = "s3dg", modality: str = "rgb") -> ml_collections.Co
   # depth_multiplier, min_depth, final_endpoint, dropout_rate, padding ('SAME' |
   # 'symmetric'), lowering ('auto' | 'native' | 'folded'), bn_scale, dtype.
   m.options = ml_collections.ConfigDict()
-  # Start from published or previously trained weights (d3d_jax.checkpoint_import):
+  # Start from published or previously trained weights (d3d_jax.weights):
   # path '' = random init; format 'd3d_jax' (our exports) or a published format;
   # exclude: regexes of parameter paths to keep at init (e.g. '^Logits/').
   m.init_from = ml_collections.ConfigDict(dict(path="", format="d3d_jax", exclude=()))

@@ -21,7 +21,7 @@ from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
-from d3d_jax.checkpoint_import.d3d_jax_format import save_model_variables
+from d3d_jax.export import save_model_variables
 from d3d_jax.train_state import TrainState
 
 EXPORT_DIR = "export"

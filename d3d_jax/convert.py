@@ -4,7 +4,7 @@ r"""Convert a published checkpoint into our orbax format.
         [--num_classes=N] [--model=NAME] [--model_option=key=value ...] \
         [--scope=PREFIX] [--exclude=REGEX ...] [--overwrite]
 
-FORMAT is one of `d3d_jax.checkpoint_import.FORMATS`: 'deepmind_i3d' (kinetics-i3d TF
+FORMAT is one of `d3d_jax.weights.FORMATS`: 'deepmind_i3d' (kinetics-i3d TF
 checkpoints), 'slim_s3dg' (TF-slim S3D-G / D3D), 'torchvision_s3d', 'pytorch_i3d'
 (state dicts as .pt with torch installed, or .npz / .safetensors), 'd3d_jax'.
 The network is `build_model(--model or the format's reference network)`, with the
@@ -12,8 +12,8 @@ options the reference needs (e.g. BN scale and symmetric padding for torchvision
 those read off the file (input channels, conv1's temporal size, classes), then any
 ``--model_option``. ``--num_classes`` different from the file's re-initialises the Logits
 layer (seeded by ``--seed``). The file must fill the network exactly (see
-`checkpoint_import.completeness`). DIR is written with
-`checkpoint_import.save_model_variables`, with the `build_model` call in its metadata;
+`weights.completeness`). DIR is written with
+`d3d_jax.export.save_model_variables`, with the `build_model` call in its metadata;
 train from it with ``config.model.init_from.path=DIR`` (format 'd3d_jax').
 """
 
@@ -27,10 +27,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from d3d_jax.checkpoint_import import (FORMATS, get_format, import_tensors,
+from d3d_jax.weights import (FORMATS, get_format, import_tensors,
                                        infer_model_options, load_metadata,
                                        save_model_variables, variable_trees)
-from d3d_jax.checkpoint_import.completeness import compile_patterns
+from d3d_jax.weights.completeness import compile_patterns
 from d3d_jax.models import build_model
 
 FLAGS = flags.FLAGS

@@ -64,19 +64,14 @@ def _run(label: str, config_name: str, workdir: str, data_dir: str, seed: int,
          **overrides):
   """Trains one config (resuming / reusing the workdir) and returns its eval metrics."""
   import importlib  # pylint: disable=g-import-not-at-top
-  from d3d_jax import trainer  # pylint: disable=g-import-not-at-top
+  from d3d_jax import evaluation, trainer  # pylint: disable=g-import-not-at-top
   config = importlib.import_module(f"configs.{config_name}").get_config()
   config.input.data_dir = data_dir
   config.seed = seed
   config.input.seed = seed
   if _STEPS.value:
     config.total_steps = _STEPS.value
-  for key, value in overrides.items():
-    *parents, leaf = key.split(".")
-    node = config
-    for parent in parents:
-      node = node[parent]
-    node[leaf] = value
+  config.update_from_flattened_dict(overrides)
   command = (f"python -m d3d_jax.main --config=configs/{config_name}.py --workdir={workdir} "
              f"--config.seed={seed} --config.input.seed={seed} "
              f"--config.input.data_dir={data_dir}" + "".join(
@@ -85,25 +80,21 @@ def _run(label: str, config_name: str, workdir: str, data_dir: str, seed: int,
   start = time.time()
   if not os.path.isdir(os.path.join(workdir, "export")):
     trainer.train(config, workdir)
-  metrics = trainer.evaluate_workdir(config, workdir)
+  metrics = evaluation.evaluate_workdir(config, workdir)
   print(f"    top1 {metrics['top1@1x1']:.3f} in {time.time() - start:.0f} s")
   return config, metrics
 
 
-def _ensemble_top1(configs_and_workdirs, data_dir):
-  from d3d_jax import evaluation, sharding, trainer  # pylint: disable=g-import-not-at-top
-  from d3d_jax.checkpoint_import.d3d_jax_format import load_model_variables  # pylint: disable=g-import-not-at-top
-  from d3d_jax.teacher import build_network  # pylint: disable=g-import-not-at-top
+def _ensemble_top1(configs_and_workdirs):
+  from d3d_jax import evaluation, sharding  # pylint: disable=g-import-not-at-top
   from data_pipelines.dataset_info import dataset_info  # pylint: disable=g-import-not-at-top
   config = configs_and_workdirs[0][0]
   info = dataset_info(config.input)
-  members = []
-  for member_config, workdir in configs_and_workdirs:
-    params, stats = load_model_variables(os.path.join(workdir, "export"))
-    members.append(evaluation.EnsembleMember(
-        build_network(member_config.model, info.num_classes, member_config.compute_dtype),
-        {"params": params, "batch_stats": stats}, member_config.model.modality))
-  metrics, _ = trainer.evaluate_members(members, config, sharding.make_mesh(config.mesh), info)
+  members = [evaluation.load_member(os.path.join(workdir, "export"), member_config.model,
+                                    info.num_classes, member_config.compute_dtype)
+             for member_config, workdir in configs_and_workdirs]
+  metrics, _ = evaluation.evaluate_members(members, config, sharding.make_mesh(config.mesh),
+                                           info)
   return metrics["top1@1x1"]
 
 
@@ -137,7 +128,7 @@ def main(argv):
     results["rgb"].append(rgb["top1@1x1"])
     results["d3d"].append(d3d["top1@1x1"])
     results["ensemble"].append(
-        _ensemble_top1([(d3d_config, d3d_dir), (rgb_config, rgb_dir)], data_dir))
+        _ensemble_top1([(d3d_config, d3d_dir), (rgb_config, rgb_dir)]))
   print("\n(e) top-1 on the synthetic test split (1 clip x 1 crop per video)"
         + (f", mean +- std over seeds {','.join(_SEEDS.value)}" if len(_SEEDS.value) > 1 else ""))
   print("| model                    | flow at test    | top-1 (%)      |")

@@ -8,19 +8,30 @@ so every video counts exactly once however the views were split. Reported metric
 ``top1@CxS``, ``top5@CxS`` and ``mean_class_accuracy@CxS`` (C clips x S crops), and
 per-class accuracy for a JSON file. An ensemble (D3D + S3D-G, RGB + flow late fusion)
 averages the members' softmax before the same bookkeeping.
+
+Orchestration, bottom of the file: `evaluate_members` runs the eval split through one
+model or an ensemble; `evaluate_workdir` evaluates a finished run's export;
+`evaluate_train_state` evaluates the student of a live train state during training.
 """
 
 import dataclasses
 import json
 import os
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
+import ml_collections
+from clu import metric_writers
 
 from d3d_jax import sharding as sharding_lib
+from d3d_jax.checkpointing import EXPORT_DIR
+from d3d_jax.export import load_model_variables
+from d3d_jax.models import build_from_config
+from data_pipelines import input_pipeline
+from data_pipelines.dataset_info import dataset_info
 
 
 def views_suffix(input_config) -> str:
@@ -131,3 +142,54 @@ def write_per_class(workdir: str, name: str, per_class: Mapping[str, float]) -> 
       json.dump(dict(per_class), f, indent=1, sort_keys=True)
     os.replace(tmp, path)
   return path
+
+
+# ---------------------------------------------------------------------------------------
+# Orchestration: which models, which data, where the results go.
+
+
+def load_member(export_dir: str, model_config, num_classes: int,
+                compute_dtype: str) -> EnsembleMember:
+  """The exported network of `export_dir` as an ensemble member (or a lone model)."""
+  params, stats = load_model_variables(export_dir)
+  return EnsembleMember(build_from_config(model_config, num_classes, compute_dtype),
+                        {"params": params, "batch_stats": stats}, model_config.modality)
+
+
+def evaluate_members(members, config, mesh, info=None):
+  """Multi-view metrics of a model or an ensemble of models on `input.eval_split`."""
+  info = info or dataset_info(config.input)
+  modalities = tuple(sorted({m.modality for m in members}))
+  input_config = ml_collections.ConfigDict(config.input.to_dict())
+  input_config.modalities = modalities
+  predict = make_predict_fn(members, mesh)
+  dataset = input_pipeline.make_eval_dataset(input_config)
+  return evaluate(
+      predict, dataset.as_numpy_iterator(),
+      num_videos=info.num_examples[config.input.eval_split], num_classes=info.num_classes,
+      suffix=views_suffix(config.input), class_names=info.class_names)
+
+
+def evaluate_workdir(config, workdir: str, export_dir: Optional[str] = None) -> dict:
+  """Evaluates the exported model of `workdir` with the multi-view protocol."""
+  info = dataset_info(config.input)
+  mesh = sharding_lib.make_mesh(config.mesh)
+  member = load_member(export_dir or os.path.join(workdir, EXPORT_DIR), config.model,
+                       info.num_classes, config.compute_dtype)
+  metrics, per_class = evaluate_members([member], config, mesh, info)
+  write_per_class(workdir, "model", per_class)
+  writer = metric_writers.create_default_writer(
+      workdir, just_logging=jax.process_index() > 0, asynchronous=False)
+  writer.write_scalars(config.total_steps, {f"eval/{k}": v for k, v in metrics.items()})
+  writer.flush()
+  return metrics
+
+
+def evaluate_train_state(exp, state, writer, step: int) -> dict:
+  """Evaluates the student of a live train state (`trainer.Experiment`, `TrainState`)."""
+  member = EnsembleMember(
+      exp.student, {"params": state.params["student"],
+                    "batch_stats": state.batch_stats["student"]}, exp.config.model.modality)
+  metrics, _ = evaluate_members([member], exp.config, exp.mesh)
+  writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
+  return metrics

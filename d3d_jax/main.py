@@ -37,7 +37,7 @@ def main(argv) -> None:
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.hide_accelerators()
   _maybe_initialize_distributed()
-  from d3d_jax import trainer  # pylint: disable=g-import-not-at-top
+  from d3d_jax import evaluation, trainer  # pylint: disable=g-import-not-at-top
   config, workdir = _CONFIG.value, _WORKDIR.value
   os.makedirs(workdir, exist_ok=True)
   if config.mode not in ("train", "eval", "train_and_eval"):
@@ -46,7 +46,7 @@ def main(argv) -> None:
   if config.mode in ("train", "train_and_eval"):
     trainer.train(config, workdir)
   if config.mode in ("eval", "train_and_eval"):
-    metrics = trainer.evaluate_workdir(config, workdir)
+    metrics = evaluation.evaluate_workdir(config, workdir)
     logging.info("eval: %s", metrics)
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
 

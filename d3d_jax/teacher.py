@@ -1,27 +1,20 @@
-"""The frozen teacher of distillation: built from `config.teacher`, loaded from a workdir.
+"""The frozen teacher of distillation, loaded whole from another run's export.
 
 `config.teacher.checkpoint` is another workdir of this codebase (its ``export/`` is
 read) or an export directory itself, so a first-stage run (the flow teacher, or W3's
-mature network) becomes the teacher of a second stage by naming its workdir.
+mature network) becomes the teacher of a second stage by naming its workdir. The
+network is rebuilt from the `build_model` call stored in the export, so its options
+(padding, widths, heads) are exactly those it was trained with; `config.teacher.model`
+must agree with that call, and every difference is reported by config key.
 """
 
 import os
 
-from d3d_jax.checkpoint_import.d3d_jax_format import load_model_variables
+from absl import logging
+
 from d3d_jax.checkpointing import EXPORT_DIR
-from d3d_jax.models import build_model
-
-INPUT_CHANNELS = {"rgb": 3, "flow": 2}
-
-
-def build_network(model_config, num_classes: int, compute_dtype: str):
-  """`build_model` for a `configs.base.model_config()` section."""
-  if model_config.modality not in INPUT_CHANNELS:
-    raise ValueError(f"model.modality must be 'rgb' or 'flow', got {model_config.modality!r}")
-  options = dict(model_config.options)
-  options.setdefault("dtype", compute_dtype)
-  return build_model(model_config.name, num_classes,
-                     input_channels=INPUT_CHANNELS[model_config.modality], **options)
+from d3d_jax.export import load_metadata, load_model_variables
+from d3d_jax.models import COMPUTE_OPTIONS, INPUT_CHANNELS, build_call, build_from_call
 
 
 def teacher_export_dir(checkpoint: str) -> str:
@@ -42,8 +35,51 @@ def teacher_export_dir(checkpoint: str) -> str:
       f"run finishes) and is not an export directory itself")
 
 
+def _architecture(call: dict) -> dict:
+  options = {k: v for k, v in call["model_options"].items() if k not in COMPUTE_OPTIONS}
+  return {"name": call["model"], "num_classes": call["num_classes"],
+          **{f"options.{k}": v for k, v in options.items()}}
+
+
+def check_build_call(stored: dict, expected: dict, config_key: str, path: str) -> None:
+  """Raises one error listing every architecture difference between two `build_call`s."""
+  stored_arch, expected_arch = _architecture(stored), _architecture(expected)
+  differences = [
+      f"  {config_key}.{key}: config {expected_arch.get(key, '(unset)')!r}, "
+      f"export {stored_arch.get(key, '(unset)')!r}"
+      for key in sorted(set(stored_arch) | set(expected_arch))
+      if stored_arch.get(key) != expected_arch.get(key)]
+  if differences:
+    raise ValueError(f"{path} was exported from another network than {config_key} "
+                     f"describes:\n" + "\n".join(differences))
+
+
+def stored_build_call(export_dir: str):
+  """The export's `build_call` record, or None for an export without metadata."""
+  metadata = load_metadata(export_dir)
+  if "model" not in metadata or "num_classes" not in metadata:
+    return None
+  call = {k: metadata[k] for k in ("model", "num_classes")}
+  call["model_options"] = dict(metadata.get("model_options", {}))
+  if "modality" in metadata:
+    call["modality"] = metadata["modality"]
+    call["model_options"].setdefault("input_channels", INPUT_CHANNELS[metadata["modality"]])
+  return call
+
+
 def load_teacher(config, num_classes: int):
   """(teacher module, frozen variables) for `config.teacher`."""
-  model = build_network(config.teacher.model, num_classes, config.compute_dtype)
-  params, batch_stats = load_model_variables(teacher_export_dir(config.teacher.checkpoint))
+  export_dir = teacher_export_dir(config.teacher.checkpoint)
+  expected = build_call(config.teacher.model, num_classes)
+  stored = stored_build_call(export_dir)
+  if stored is None:
+    logging.warning("%s stores no build_model call (an export of an older version): "
+                    "building the teacher from config.teacher.model", export_dir)
+    stored = expected
+  check_build_call(stored, expected, "teacher.model", export_dir)
+  # Compute-only options (dtype, lowering) come from this run's config.
+  compute = {k: v for k, v in expected["model_options"].items() if k in COMPUTE_OPTIONS}
+  stored = dict(stored, model_options={**stored["model_options"], **compute})
+  model = build_from_call(stored, config.compute_dtype)
+  params, batch_stats = load_model_variables(export_dir)
   return model, {"params": params, "batch_stats": batch_stats}

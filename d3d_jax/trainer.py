@@ -9,12 +9,12 @@ says what is minimised, the teacher (if any) runs inside the same jitted step un
 """
 
 import dataclasses
-import os
 import time
 from typing import Any, Optional
 
 from absl import logging
 from clu import metric_writers, parameter_overview, periodic_actions
+from flax import traverse_util
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -24,10 +24,10 @@ import optax
 
 from d3d_jax import checkpointing, evaluation, optimizers
 from d3d_jax import sharding as sharding_lib
-from d3d_jax.checkpoint_import.d3d_jax_format import load_model_variables
-from d3d_jax.checkpoint_import.init_from import load_init_from
+from d3d_jax.models import INPUT_CHANNELS, build_call, build_from_config
 from d3d_jax.objectives import ModelOutputs, build_objective, total_loss
-from d3d_jax.teacher import INPUT_CHANNELS, build_network, load_teacher
+from d3d_jax.teacher import load_teacher
+from d3d_jax.weights import load_init_from
 from d3d_jax.train_state import TrainState
 from data_pipelines import input_pipeline
 from data_pipelines.dataset_info import dataset_info
@@ -76,7 +76,7 @@ def build_experiment_for_classes(config, workdir: str, num_classes: int,
                                  class_names: tuple = ()) -> Experiment:
   """The networks, teacher, objective and optimiser for `num_classes` classes."""
   objective = build_objective(config.objective)
-  student = build_network(config.model, num_classes, config.compute_dtype)
+  student = build_from_config(config.model, num_classes, config.compute_dtype)
   teacher, teacher_variables = None, None
   if objective.needs_teacher:
     teacher, teacher_variables = load_teacher(config, num_classes)
@@ -212,11 +212,6 @@ def _train_batches(config, start_step: int):
   return dataset.as_numpy_iterator()
 
 
-def _model_metadata(config, num_classes: int) -> dict:
-  return {"model": config.model.name, "modality": config.model.modality,
-          "num_classes": num_classes, "model_options": config.model.options.to_dict()}
-
-
 def train(config, workdir: str) -> TrainState:
   """Trains (resuming from `workdir` if it holds checkpoints) and exports the model."""
   exp = build_experiment(config, workdir)
@@ -227,7 +222,8 @@ def train(config, workdir: str) -> TrainState:
   start_step = int(jax.device_get(state.step))
   if start_step == 0:
     parameter_overview.log_parameter_overview(state.params["student"])
-    writer.write_hparams({k: v for k, v in _flat_config(config).items()})
+    writer.write_hparams({k: v for k, v in traverse_util.flatten_dict(
+        config.to_dict(), sep=".").items() if isinstance(v, (int, float, str, bool))})
   train_step = make_train_step(exp, shardings)
   teacher_variables = (jax.device_put(exp.teacher_variables,
                                       sharding_lib.replicated(exp.mesh))
@@ -258,7 +254,7 @@ def train(config, workdir: str) -> TrainState:
         checkpointer.save(state)
       if (config.mode == "train_and_eval" and config.eval_every_steps
           and step % config.eval_every_steps == 0 and step < config.total_steps):
-        _evaluate_state(exp, state, writer, step)
+        evaluation.evaluate_train_state(exp, state, writer, step)
       if preempted.is_set:
         checkpointer.save(state, force=True)
         checkpointer.wait()
@@ -266,60 +262,6 @@ def train(config, workdir: str) -> TrainState:
         break
   checkpointer.close()
   if step >= config.total_steps:
-    checkpointing.export_model(workdir, state, _model_metadata(config, exp.num_classes))
+    checkpointing.export_model(workdir, state, build_call(config.model, exp.num_classes))
   writer.flush()
   return state
-
-
-def _evaluate_state(exp: Experiment, state: TrainState, writer, step: int) -> dict:
-  """Evaluates the student of a live train state and writes ``eval/*`` scalars."""
-  member = evaluation.EnsembleMember(
-      exp.student, {"params": state.params["student"],
-                    "batch_stats": state.batch_stats["student"]}, exp.config.model.modality)
-  metrics, _ = evaluate_members([member], exp.config, exp.mesh)
-  writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
-  return metrics
-
-
-def _flat_config(config) -> dict:
-  flat = {}
-  def visit(prefix, value):
-    if isinstance(value, (dict, ml_collections.ConfigDict)):
-      for k, v in value.items():
-        visit(f"{prefix}{k}.", v)
-    elif isinstance(value, (int, float, str, bool)):
-      flat[prefix[:-1]] = value
-  visit("", config.to_dict())
-  return flat
-
-
-def evaluate_workdir(config, workdir: str, export_dir: Optional[str] = None) -> dict:
-  """Evaluates the exported model of `workdir` with the multi-view protocol."""
-  info = dataset_info(config.input)
-  mesh = sharding_lib.make_mesh(config.mesh)
-  model = build_network(config.model, info.num_classes, config.compute_dtype)
-  params, stats = load_model_variables(
-      export_dir or os.path.join(workdir, checkpointing.EXPORT_DIR))
-  member = evaluation.EnsembleMember(model, {"params": params, "batch_stats": stats},
-                                     config.model.modality)
-  metrics, per_class = evaluate_members([member], config, mesh, info)
-  evaluation.write_per_class(workdir, "model", per_class)
-  writer = metric_writers.create_default_writer(
-      workdir, just_logging=jax.process_index() > 0, asynchronous=False)
-  writer.write_scalars(config.total_steps, {f"eval/{k}": v for k, v in metrics.items()})
-  writer.flush()
-  return metrics
-
-
-def evaluate_members(members, config, mesh, info=None):
-  """Multi-view metrics of a model or an ensemble of models on `input.eval_split`."""
-  info = info or dataset_info(config.input)
-  modalities = tuple(sorted({m.modality for m in members}))
-  input_config = ml_collections.ConfigDict(config.input.to_dict())
-  input_config.modalities = modalities
-  predict = evaluation.make_predict_fn(members, mesh)
-  dataset = input_pipeline.make_eval_dataset(input_config)
-  return evaluation.evaluate(
-      predict, dataset.as_numpy_iterator(),
-      num_videos=info.num_examples[config.input.eval_split], num_classes=info.num_classes,
-      suffix=evaluation.views_suffix(config.input), class_names=info.class_names)

@@ -10,7 +10,7 @@ import pytest
 
 from d3d_jax import optimizers
 from d3d_jax.objectives import build_objective
-from d3d_jax.teacher import INPUT_CHANNELS, build_network
+from d3d_jax.models import INPUT_CHANNELS, build_from_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(
@@ -33,7 +33,7 @@ def test_config_builds_its_networks_objective_and_optimiser(name):
   networks = [config.model] + ([config.teacher.model] if objective.needs_teacher else [])
   for network in networks:
     assert network.modality in config.input.modalities
-    model = build_network(network, num_classes, config.compute_dtype)
+    model = build_from_config(network, num_classes, config.compute_dtype)
     clip = jnp.zeros((1, config.input.num_frames, config.input.crop_size,
                       config.input.crop_size, INPUT_CHANNELS[network.modality]))
     logits, _ = jax.eval_shape(

@@ -15,7 +15,7 @@ conv, several times slower than its 2-D convolutions and dots, and the gradients
   whole kernel is ONE op with ``kt * C_in`` input channels (a dot for ``kt x 1 x 1``,
   a 2-D convolution otherwise). Fewer, larger ops; one extra copy of the input.
 * ``'folded'``: per kernel shape, the one of those measured fastest on XLA:CPU (train
-  step, fwd + bwd; `python -m d3d_jax.benchmark --layers`):
+  step, fwd + bwd; `python -m d3d_jax.tools.benchmark --layers`):
   - ``1x1x1``: a dot; ``1xkxk``: a 2-D convolution (both variants coincide there);
   - ``kt x 1 x 1``: 'stacked' (one dot with ``kt * C`` inputs). Running it as a 2-D
     convolution over (time, height*width) is fast forward but its kernel gradient

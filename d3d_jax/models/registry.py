@@ -12,6 +12,10 @@
 Any `S3DG` attribute can be overridden by keyword (e.g. ``first_temporal_kernel_size=7``,
 ``depth_multiplier=0.125``), and any `ConvOptions` field too (``padding``, ``lowering``,
 ``bn_scale``, ``dtype``, ...). ``input_channels=2`` builds a flow network.
+
+A config's network section (`configs.base.model_config`: name, modality, options) is
+built by `build_from_config`. Its `build_call` is the JSON record of that call that every
+export stores, so `build_from_call` rebuilds an exported network (a teacher) exactly.
 """
 
 import dataclasses
@@ -21,6 +25,11 @@ import jax.numpy as jnp
 
 from d3d_jax.models.s3dg import S3DG
 from d3d_jax.models.units import ConvOptions
+
+INPUT_CHANNELS = {"rgb": 3, "flow": 2}
+# Options that change how a network computes, not which variables it has or what it
+# computes: a teacher or evaluation may set them apart from the export's.
+COMPUTE_OPTIONS = ("dtype", "lowering")
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 
@@ -93,3 +102,30 @@ def build_model(name: str, num_classes: int, *, switch_block: Optional[str] = No
         raise ValueError(f"{key} must be one of {sorted(_DTYPES)}, got {option_values[key]!r}")
       option_values[key] = _DTYPES[option_values[key]]
   return S3DG(num_classes=num_classes, options=ConvOptions(**option_values), **settings)
+
+
+def build_call(model_config, num_classes: int) -> dict[str, Any]:
+  """The `build_model` call of a config's network section, as JSON-able data.
+
+  ``{'model', 'modality', 'num_classes', 'model_options'}``, the metadata of every
+  export; `model_options` holds ``input_channels`` of the modality.
+  """
+  if model_config.modality not in INPUT_CHANNELS:
+    raise ValueError(f"model.modality must be 'rgb' or 'flow', got {model_config.modality!r}")
+  options = dict(model_config.options)
+  options["input_channels"] = INPUT_CHANNELS[model_config.modality]
+  return {"model": model_config.name, "modality": model_config.modality,
+          "num_classes": int(num_classes), "model_options": options}
+
+
+def build_from_call(call: dict[str, Any], compute_dtype: Optional[str] = None) -> S3DG:
+  """Rebuilds the network of a `build_call` record (e.g. an export's metadata)."""
+  options = dict(call.get("model_options", {}))
+  if compute_dtype is not None:
+    options.setdefault("dtype", compute_dtype)
+  return build_model(call["model"], call["num_classes"], **options)
+
+
+def build_from_config(model_config, num_classes: int, compute_dtype: str) -> S3DG:
+  """`build_model` for a `configs.base.model_config()` section (``config.model``)."""
+  return build_from_call(build_call(model_config, num_classes), compute_dtype)

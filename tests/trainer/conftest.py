@@ -3,8 +3,8 @@
 import pytest
 
 from configs.synthetic_common import get_synthetic_config
-from d3d_jax.checkpoint_import.d3d_jax_format import save_model_variables
-from d3d_jax.teacher import build_network
+from d3d_jax.export import save_model_variables
+from d3d_jax.models import build_call, build_from_config
 from data_pipelines import synthetic
 
 NUM_CLASSES = 4
@@ -42,12 +42,7 @@ def tiny_config(data_dir, modality="rgb", objective="ce", **overrides):
   c.schedule.name = "constant"
   c.schedule.warmup_steps = 0
   c.exact_resume = True
-  for key, value in overrides.items():
-    target = c
-    *parents, leaf = key.split(".")
-    for parent in parents:
-      target = target[parent]
-    target[leaf] = value
+  c.update_from_flattened_dict(overrides)
   return c
 
 
@@ -58,9 +53,10 @@ def flow_teacher_export(tiny_dataset, tmp_path_factory):
   import flax.linen as nn
   import jax.numpy as jnp
   config = tiny_config(tiny_dataset, modality="flow")
-  model = build_network(config.model, NUM_CLASSES, "float32")
+  model = build_from_config(config.model, NUM_CLASSES, "float32")
   variables = nn.unbox(jax.jit(lambda r: model.init(r, jnp.zeros((1, 8, 16, 16, 2))))(
       jax.random.PRNGKey(7)))
   path = str(tmp_path_factory.mktemp("teacher") / "export")
-  save_model_variables(path, variables["params"], variables["batch_stats"])
+  save_model_variables(path, variables["params"], variables["batch_stats"],
+                       metadata=build_call(config.model, NUM_CLASSES))
   return path

@@ -63,7 +63,7 @@ def test_killed_run_resumes_and_ends_with_the_uninterrupted_parameters(tiny_data
   assert second.returncode == 0, second.stderr[-3000:]
   assert f"Resumed from {workdir / 'checkpoints'} step {max(steps_saved)}" in second.stderr
 
-  from d3d_jax.checkpoint_import.d3d_jax_format import load_model_variables
+  from d3d_jax.export import load_model_variables
   params, batch_stats = load_model_variables(str(workdir / "export"))
   jax.tree_util.tree_map(np.testing.assert_array_equal, params,
                          jax.device_get(reference.params["student"]))

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 
 from d3d_jax import checkpointing, trainer
-from d3d_jax.checkpoint_import.d3d_jax_format import load_model_variables
+from d3d_jax.export import load_model_variables
 from data_pipelines import input_pipeline
 from tests.trainer.conftest import tiny_config
 

@@ -15,10 +15,10 @@ from typing import Any, Mapping, Optional
 import jax
 import numpy as np
 
-from d3d_jax.checkpoint_import import completeness, variable_trees
-from d3d_jax.checkpoint_import.checkpoint_format import CheckpointFormat
-from d3d_jax.checkpoint_import.registry import get_format
-from d3d_jax.checkpoint_import.tensor_files import TensorFile
+from d3d_jax.weights import completeness, variable_trees
+from d3d_jax.weights.checkpoint_format import CheckpointFormat
+from d3d_jax.weights.registry import get_format
+from d3d_jax.weights.tensor_files import TensorFile
 
 STEM_KERNEL = "Conv3d_1a_7x7/conv/kernel"
 STEM_TEMPORAL_KERNEL = "Conv3d_1a_7x7/temporal/kernel"

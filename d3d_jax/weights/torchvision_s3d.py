@@ -26,8 +26,8 @@ matches only with PyTorch's symmetric padding (the `s3d` preset sets it).
 
 from typing import Optional
 
-from d3d_jax.checkpoint_import import model_tensors, torch_state_dict
-from d3d_jax.checkpoint_import.checkpoint_format import CheckpointFormat, SourceTensor
+from d3d_jax.weights import model_tensors, torch_state_dict
+from d3d_jax.weights.checkpoint_format import CheckpointFormat, SourceTensor
 
 
 FEATURE_INDEX = {

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from d3d_jax import checkpoint_import as ci
-from tests.checkpoint_import import tiny_models as tiny
+from d3d_jax import weights as ci
+from tests.weights import tiny_models as tiny
 
 
 def assert_round_trip(format_name, model, path, seed, **options) -> str:

@@ -23,9 +23,9 @@ Quirks handled here:
 
 from typing import Optional
 
-from d3d_jax.checkpoint_import import model_tensors, tf_checkpoint
-from d3d_jax.checkpoint_import.checkpoint_format import CheckpointFormat, SourceTensor
-from d3d_jax.checkpoint_import.layouts import LeadingOnes
+from d3d_jax.weights import model_tensors, tf_checkpoint
+from d3d_jax.weights.checkpoint_format import CheckpointFormat, SourceTensor
+from d3d_jax.weights.layouts import LeadingOnes
 
 _BN_NAMES = tf_checkpoint.BATCH_NORM_NAMES
 _BN_LAYOUT = LeadingOnes(rank=1)  # [C], or [1,1,1,1,C] in the Kinetics-600 checkpoint

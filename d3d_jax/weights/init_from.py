@@ -21,8 +21,8 @@ from typing import Any
 
 from absl import logging
 
-from d3d_jax.checkpoint_import import importer
-from d3d_jax.checkpoint_import.registry import FORMATS
+from d3d_jax.weights import importer
+from d3d_jax.weights.registry import FORMATS
 
 
 def _field(init_from, name: str, default: Any = None) -> Any:

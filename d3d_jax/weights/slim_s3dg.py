@@ -20,9 +20,9 @@ read if present (``BatchNorm/gamma``). The default S3D-G has 191 trainable tenso
 
 from typing import Optional
 
-from d3d_jax.checkpoint_import import model_tensors, tf_checkpoint
-from d3d_jax.checkpoint_import.checkpoint_format import CheckpointFormat, SourceTensor
-from d3d_jax.checkpoint_import.layouts import LeadingOnes
+from d3d_jax.weights import model_tensors, tf_checkpoint
+from d3d_jax.weights.checkpoint_format import CheckpointFormat, SourceTensor
+from d3d_jax.weights.layouts import LeadingOnes
 
 _BN_NAMES = tf_checkpoint.BATCH_NORM_NAMES
 _GATE_KERNEL = LeadingOnes(rank=2, written=3)  # a 1x1x1 conv [1,1,1,C,C]; ours is Dense

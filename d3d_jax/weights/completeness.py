@@ -22,8 +22,8 @@ import dataclasses
 import re
 from typing import Mapping, Sequence
 
-from d3d_jax.checkpoint_import.checkpoint_format import CheckpointFormat
-from d3d_jax.checkpoint_import.layouts import Layout
+from d3d_jax.weights.checkpoint_format import CheckpointFormat
+from d3d_jax.weights.layouts import Layout
 
 VariableKey = tuple[str, str]  # (collection, path)
 

@@ -14,7 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
-from d3d_jax.checkpoint_import.checkpoint_format import Container
+from d3d_jax.weights.checkpoint_format import Container
 
 # TF BatchNorm variables (Sonnet and slim alike) for our BN leaves.
 BATCH_NORM_NAMES = {"bias": "beta", "scale": "gamma", "mean": "moving_mean",

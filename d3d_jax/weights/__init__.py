@@ -10,15 +10,14 @@
 See README_SECTION.md in this directory for the commands per published checkpoint.
 """
 
-from d3d_jax.checkpoint_import.completeness import CheckpointMismatchError
-from d3d_jax.checkpoint_import.d3d_jax_format import (load_metadata, load_model_variables,
-                                                      save_model_variables)
-from d3d_jax.checkpoint_import.importer import (ImportReport, expected_file_shapes,
+from d3d_jax.weights.completeness import CheckpointMismatchError
+from d3d_jax.export import load_metadata, load_model_variables, save_model_variables
+from d3d_jax.weights.importer import (ImportReport, expected_file_shapes,
                                                export_checkpoint, export_tensors,
                                                import_checkpoint, import_tensors,
                                                infer_model_options)
-from d3d_jax.checkpoint_import.init_from import load_init_from
-from d3d_jax.checkpoint_import.registry import FORMATS, get_format
+from d3d_jax.weights.init_from import load_init_from
+from d3d_jax.weights.registry import FORMATS, get_format
 
 __all__ = [
     "CheckpointMismatchError", "FORMATS", "ImportReport", "expected_file_shapes",

@@ -22,8 +22,8 @@ the endpoint ``Logits_per_time`` [B, T', classes], and ``Logits`` is their mean.
 
 from typing import Optional
 
-from d3d_jax.checkpoint_import import model_tensors, torch_state_dict
-from d3d_jax.checkpoint_import.checkpoint_format import CheckpointFormat, SourceTensor
+from d3d_jax.weights import model_tensors, torch_state_dict
+from d3d_jax.weights.checkpoint_format import CheckpointFormat, SourceTensor
 
 _BRANCH_MODULE = {
     ("Branch_0", "Conv3d_0a_1x1"): "b0",

@@ -10,9 +10,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from d3d_jax import checkpoint_import as ci
-from tests.checkpoint_import import reference_files, reference_layouts
-from tests.checkpoint_import import tiny_models as tiny
+from d3d_jax import weights as ci
+from tests.weights import reference_files, reference_layouts
+from tests.weights import tiny_models as tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -1,6 +1,6 @@
 r"""What distillation costs per train step: D3D step time / plain student step time.
 
-  python -m d3d_jax.benchmark_distillation [--model=s3dg --frames=16 --size=112 \
+  python -m d3d_jax.tools.benchmark_distillation [--model=s3dg --frames=16 --size=112 \
       --batch=2 --depth_multiplier=1.0 --steps=5]
 
 Builds the same RGB student twice on one random batch: with the `ce` objective, and with
@@ -22,8 +22,8 @@ import numpy as np
 from configs.base import get_base_config
 from d3d_jax import trainer
 from d3d_jax import sharding as sharding_lib
-from d3d_jax.checkpoint_import.d3d_jax_format import save_model_variables
-from d3d_jax.teacher import build_network
+from d3d_jax.export import save_model_variables
+from d3d_jax.models import build_call, build_from_config
 
 _MODEL = flags.DEFINE_string("model", "s3dg", "Student and teacher preset.")
 _FRAMES = flags.DEFINE_integer("frames", 16, "Frames per clip.")
@@ -76,10 +76,11 @@ def main(argv):
   with tempfile.TemporaryDirectory() as tmp:
     teacher_dir = os.path.join(tmp, "teacher")
     config = _config("d3d_logits", teacher_dir)
-    model = build_network(config.teacher.model, _CLASSES.value, "float32")
+    model = build_from_config(config.teacher.model, _CLASSES.value, "float32")
     clip = jnp.zeros((1,) + shape[1:] + (2,))
     variables = nn.unbox(jax.jit(model.init)(jax.random.PRNGKey(1), clip))
-    save_model_variables(teacher_dir, variables["params"], variables["batch_stats"])
+    save_model_variables(teacher_dir, variables["params"], variables["batch_stats"],
+                         metadata=build_call(config.teacher.model, _CLASSES.value))
     results = {name: _time_steps(_config(name, teacher_dir), batch)
                for name in ("ce", "d3d_logits")}
   print(f"{_MODEL.value} student and flow teacher, batch {_BATCH.value} x "

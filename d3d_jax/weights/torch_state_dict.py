@@ -16,10 +16,10 @@ from typing import Mapping, Optional
 
 import numpy as np
 
-from d3d_jax.checkpoint_import import safetensors_io
-from d3d_jax.checkpoint_import.checkpoint_format import Container, SourceTensor
-from d3d_jax.checkpoint_import.layouts import TORCH_CONV
-from d3d_jax.checkpoint_import.tensor_files import ArrayTensorFile, TensorFile
+from d3d_jax.weights import safetensors_io
+from d3d_jax.weights.checkpoint_format import Container, SourceTensor
+from d3d_jax.weights.layouts import TORCH_CONV
+from d3d_jax.weights.tensor_files import ArrayTensorFile, TensorFile
 
 # PyTorch BatchNorm state-dict entries for our BN leaves.
 BATCH_NORM_NAMES = {"scale": "weight", "bias": "bias", "mean": "running_mean",

@@ -1,8 +1,8 @@
 """The checkpoint formats by name: the CLI's ``--from`` and `model.init_from.format`."""
 
-from d3d_jax.checkpoint_import import (d3d_jax_format, deepmind_i3d, pytorch_i3d, slim_s3dg,
+from d3d_jax.weights import (d3d_jax_format, deepmind_i3d, pytorch_i3d, slim_s3dg,
                                        torchvision_s3d)
-from d3d_jax.checkpoint_import.checkpoint_format import CheckpointFormat
+from d3d_jax.weights.checkpoint_format import CheckpointFormat
 
 FORMATS: dict[str, CheckpointFormat] = {
     fmt.name: fmt for fmt in (

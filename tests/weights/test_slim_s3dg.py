@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from d3d_jax import checkpoint_import as ci
-from tests.checkpoint_import import (numpy_units, reference_files, reference_layouts,
+from d3d_jax import weights as ci
+from tests.weights import (numpy_units, reference_files, reference_layouts,
                                      tf_reference_nets)
-from tests.checkpoint_import import round_trip
-from tests.checkpoint_import import tiny_models as tiny
+from tests.weights import round_trip
+from tests.weights import tiny_models as tiny
 
 SCOPE = "InceptionV1/"
 

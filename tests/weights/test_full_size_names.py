@@ -13,10 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from d3d_jax import checkpoint_import as ci
-from d3d_jax.checkpoint_import import completeness, variable_trees
+from d3d_jax import weights as ci
+from d3d_jax.weights import completeness, variable_trees
 from d3d_jax.models import build_model
-from tests.checkpoint_import import reference_layouts as ref
+from tests.weights import reference_layouts as ref
 
 
 @functools.lru_cache(maxsize=None)

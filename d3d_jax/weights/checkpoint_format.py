@@ -13,8 +13,8 @@ from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
-from d3d_jax.checkpoint_import.layouts import SAME, Layout
-from d3d_jax.checkpoint_import.tensor_files import TensorFile
+from d3d_jax.weights.layouts import SAME, Layout
+from d3d_jax.weights.tensor_files import TensorFile
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
 r"""Benchmark of a model's forward pass and train step under each conv lowering.
 
-    python -m d3d_jax.benchmark --model=s3dg --batch=2 --frames=16 --size=224 \
+    python -m d3d_jax.tools.benchmark --model=s3dg --batch=2 --frames=16 --size=224 \
         --lowering=native,folded
 
 For each lowering it compiles a forward pass (eval mode) and a self-contained train
@@ -290,7 +290,7 @@ def main(argv):
   lowerings = [l.strip() for l in _LOWERINGS.value]
   for lowering in lowerings:
     conv3d_lib.resolve_lowering(lowering)  # Validates the name.
-  print(f"d3d_jax.benchmark: model={_MODEL.value} batch={_BATCH.value} "
+  print(f"d3d_jax.tools.benchmark: model={_MODEL.value} batch={_BATCH.value} "
         f"clip={_FRAMES.value}x{_SIZE.value}x{_SIZE.value}x{_CHANNELS.value} "
         f"dtype={_DTYPE.value} padding={_PADDING.value}")
   print(f"backend={jax.default_backend()} devices={jax.devices()} "

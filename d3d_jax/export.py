@@ -1,0 +1,82 @@
+"""Our model export: an orbax directory of a network's plain variables and its build call.
+
+Written by the trainer at the end of a run (``WORKDIR/export``) and by
+``python -m d3d_jax.convert``; read by `teacher.checkpoint`, `model.init_from` (format
+'d3d_jax') and evaluation. The directory is exactly
+``orbax.checkpoint.StandardCheckpointer().save(path, {'params': ..., 'batch_stats': ...})``
+with plain (unboxed) nested dicts of host arrays, plus orbax custom metadata describing
+the network (``model``, ``modality``, ``num_classes``, ``model_options``, ``source``),
+so an export says which `build_model` call rebuilds it. Orbax writes to a temporary
+directory and renames it when complete: a crash never leaves half an export.
+"""
+
+import os
+from typing import Any, Mapping, Optional
+
+import flax.linen as nn
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+from flax import traverse_util
+from flax.core import frozen_dict
+
+
+def _host_copy(tree: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+  """Unboxed nested dicts of NumPy arrays (boxes, shardings and FrozenDicts dropped)."""
+  tree = frozen_dict.unfreeze(nn.meta.unbox(tree or {}))
+  return jax.tree_util.tree_map(lambda x: np.asarray(jax.device_get(x)), tree)
+
+
+def _check_directory(path: str) -> str:
+  path = os.path.abspath(os.fspath(path))
+  if not os.path.isdir(path):
+    raise FileNotFoundError(
+        f"no d3d_jax checkpoint directory at {path!r} (one is written by "
+        f"`python -m d3d_jax.convert` or by the trainer's export)")
+  if not os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
+    raise ValueError(f"{path} is not an orbax checkpoint directory (no _CHECKPOINT_METADATA); "
+                     f"for a published file, set the source format instead of 'd3d_jax'")
+  return path
+
+
+def save_model_variables(path: str, params: Mapping[str, Any],
+                         batch_stats: Optional[Mapping[str, Any]] = None,
+                         metadata: Optional[Mapping[str, Any]] = None,
+                         overwrite: bool = False) -> str:
+  """Saves plain copies of `params` and `batch_stats`; returns the absolute path.
+
+  `metadata` must be JSON-serialisable.
+  """
+  path = os.path.abspath(os.fspath(path))
+  if os.path.exists(path) and not overwrite:
+    raise FileExistsError(f"{path} exists; pass overwrite=True (CLI --overwrite) to replace it")
+  state = {"params": _host_copy(params), "batch_stats": _host_copy(batch_stats)}
+  with ocp.StandardCheckpointer() as checkpointer:
+    checkpointer.save(path, state, force=overwrite,
+                      custom_metadata=dict(metadata) if metadata else None)
+    checkpointer.wait_until_finished()
+  return path
+
+
+def load_model_variables(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+  """Returns (params, batch_stats) as plain nested dicts of NumPy arrays."""
+  path = _check_directory(path)
+  with ocp.StandardCheckpointer() as checkpointer:
+    tree = checkpointer.metadata(path).item_metadata.tree
+    target = {collection: _numpy_target(tree.get(collection, {})) for collection in tree}
+    restored = checkpointer.restore(path, target)
+  return _host_copy(restored.get("params", {})), _host_copy(restored.get("batch_stats", {}))
+
+
+def _numpy_target(metadata_tree):
+  """Host arrays of the stored shapes: restores on any device topology, without shardings."""
+  flat = traverse_util.flatten_dict(dict(metadata_tree), sep="/") if metadata_tree else {}
+  return traverse_util.unflatten_dict(
+      {k: np.zeros(m.shape, m.dtype) for k, m in flat.items()}, sep="/")
+
+
+def load_metadata(path: str) -> dict[str, Any]:
+  """The custom metadata saved with the checkpoint ({} if none)."""
+  path = _check_directory(path)
+  with ocp.StandardCheckpointer() as checkpointer:
+    return dict(checkpointer.metadata(path).custom_metadata or {})
