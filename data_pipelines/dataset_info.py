@@ -133,8 +133,3 @@ def _check_num_classes(num_classes: int | None, names: tuple[str, ...],
     raise ValueError(f'input.num_classes is {num_classes} but {where} has '
                      f'{len(names)} classes')
 
-
-def clear_cache() -> None:
-  """Forgets cached infos (after rewriting a dataset in the same place)."""
-  _dataset_info.cache_clear()
-  tfrecord_source.clear_cache()

@@ -21,7 +21,7 @@ video, view-major within a video), with rgb / flow / label as above plus
   mask        bool  [R]  False for padding rows (and for videos skipped as
                          bad with input.skip_bad_examples)
 The dataset is finite and every host yields the same number of batches
-(`num_eval_batches`): each host pads its rows up to that count, so a
+(`eval_num_batches`): each host pads its rows up to that count, so a
 multi-host eval loop never hangs, and every (video, view) pair appears in
 exactly one row with mask=True across all hosts. Padding rows have zero
 pixels, label 0, video_index -1 and view_index -1: always multiply by (or
@@ -312,8 +312,8 @@ def _eval_videos(config, info: DatasetInfo, split: str, process_index: int,
                                                          process_count))
 
 
-def num_eval_batches(max_host_videos: int, num_views: int,
-                     host_rows: int) -> int:
+def _batches_for_busiest_host(max_host_videos: int, num_views: int,
+                              host_rows: int) -> int:
   """Batches every host yields: enough rows for the busiest host."""
   return max(1, math.ceil(max_host_videos * num_views / host_rows))
 
@@ -342,7 +342,8 @@ def make_eval_dataset(input_config: ml_collections.ConfigDict, *,
   videos = _eval_videos(config, info, split, process_index, process_count,
                         policy)
   num_views = opts.num_views
-  batches = num_eval_batches(videos.max_host_videos, num_views, host_rows)
+  batches = _batches_for_busiest_host(videos.max_host_videos, num_views,
+                                      host_rows)
   logging.info('eval %r: host %d/%d has %d videos x %d views; %d batches of '
                '%d rows (%d padding rows)', split, process_index,
                process_count, videos.host_videos, num_views, batches,
@@ -398,4 +399,4 @@ def eval_num_batches(input_config: ml_collections.ConfigDict, *,
     counts = tfrecord_source.count_records(
         _split_files(config, info, split), skip_bad=config.skip_bad_examples)
     most = tfrecord_source.max_host_num_videos(counts, process_count)
-  return num_eval_batches(most, num_views, host_rows)
+  return _batches_for_busiest_host(most, num_views, host_rows)

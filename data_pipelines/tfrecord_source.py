@@ -92,11 +92,6 @@ def manifest_total(files: Sequence[str]) -> int | None:
   return total
 
 
-def clear_cache() -> None:
-  """Forgets cached manifests (after rewriting a dataset in place)."""
-  _manifest_counts.cache_clear()
-
-
 def count_records(files: Sequence[str], *, skip_bad: bool) -> list[int]:
   """Records per file: from manifest.json next to the files, else by reading.
 

@@ -41,7 +41,8 @@ class InceptionChannels(NamedTuple):
 
 
 # The channel table of Inception-v1, identical in the DeepMind, slim, torchvision and
-# PyTorch I3D code (reference/architecture.md section 2.3).
+# PyTorch I3D code (kinetics-i3d's i3d.py, TF-slim's s3dg.py, torchvision's s3d.py,
+# piergiaj/pytorch-i3d's pytorch_i3d.py).
 INCEPTION_V1_CHANNELS = {
     "Mixed_3b": InceptionChannels(64, 96, 128, 16, 32, 32),
     "Mixed_3c": InceptionChannels(128, 128, 192, 32, 96, 64),

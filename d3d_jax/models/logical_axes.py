@@ -1,8 +1,9 @@
 """Logical axis names carried by parameters and activations.
 
 Models name axes, never devices: the trainer maps these names to mesh axes with
-rules from the config (`config.sharding_rules`), e.g. ``('batch', 'data')`` for data
-parallelism or ``('conv_out', 'data')`` for FSDP-style parameter sharding. Outside a
+`DATA_PARALLEL_RULES` (`d3d_jax.sharding.logical_rules`): ``('batch', 'data')`` splits
+activations over the 'data' axis; parameters are replicated, or sharded by
+`d3d_jax.sharding.state_shardings` when `config.fsdp` is set. Outside a
 `nn.logical_axis_rules` context the annotations are no-ops, so nothing in a model
 assumes a device count.
 """

@@ -28,8 +28,9 @@ from d3d_jax.models.units import ConvOptions
 
 INPUT_CHANNELS = {"rgb": 3, "flow": 2}
 # Options that change how a network computes, not which variables it has or what it
-# computes: a teacher or evaluation may set them apart from the export's.
-COMPUTE_OPTIONS = ("dtype", "lowering")
+# computes in eval mode: a teacher or evaluation may set them apart from the export's.
+# (bn_group_size only picks which clips share BatchNorm statistics in training.)
+COMPUTE_OPTIONS = ("dtype", "lowering", "bn_group_size")
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 

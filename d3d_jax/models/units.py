@@ -7,13 +7,22 @@
 BatchNorm follows Sonnet / tf_slim: decay 0.999, epsilon 1e-3, a learned offset and
 by default no scale (the DeepMind and slim checkpoints have no gamma); the PyTorch
 ports and torchvision have a scale, switched on with ``bn_scale=True``.
+
+Which clips share training statistics is ``bn_group_size`` (`GroupBatchNorm`): 0, the
+default, normalises over the whole batch the train step sees. Under one `jax.jit` over a
+batch-sharded array that is the GLOBAL batch (XLA inserts the cross-device reductions),
+which is what big_vision and scenic do. The reference runs normalised per replica: the
+kinetics-i3d README trained 6 clips per replica on 64 replicas, D3D (Sec. 5.1) 6 per GPU
+on 64 GPUs, each GPU's BatchNorm seeing its own 6 clips. ``bn_group_size=6`` reproduces
+that on any mesh and any global batch divisible by 6.
 """
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
+from jax import lax
 import jax.numpy as jnp
 
 from d3d_jax.models.conv3d import Conv3D
@@ -29,6 +38,9 @@ class ConvOptions:
   bn_momentum: float = 0.999
   bn_epsilon: float = 1e-3
   bn_scale: bool = False
+  # Clips per BatchNorm statistics group in training; 0 = the whole batch. See
+  # `GroupBatchNorm` and the module docstring.
+  bn_group_size: int = 0
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
 
@@ -43,15 +55,94 @@ def identity_temporal_init(key, shape, dtype=jnp.float32):
   return kernel.at[kt // 2, 0, 0].set(jnp.eye(cin, dtype=dtype))
 
 
-def batch_norm(options: ConvOptions, train: bool, name: str) -> nn.BatchNorm:
-  """Reference-convention BatchNorm: batch statistics in training, averages in eval."""
+def batch_norm(options: ConvOptions, train: bool, name: str) -> nn.Module:
+  """Reference-convention BatchNorm: batch statistics in training, averages in eval.
+
+  With ``options.bn_group_size`` set, training uses `GroupBatchNorm` (the same variables,
+  statistics per group of clips); evaluation and ``bn_group_size=0`` use `nn.BatchNorm`.
+  """
   o = options
+  if o.bn_group_size < 0:
+    raise ValueError(
+        f"model.options.bn_group_size must be >= 0 (0 = the whole batch), got {o.bn_group_size}")
+  scale_init = nn.with_logical_partitioning(nn.initializers.ones_init(), NORM_AXES)
+  bias_init = nn.with_logical_partitioning(nn.initializers.zeros_init(), NORM_AXES)
+  if train and o.bn_group_size:
+    return GroupBatchNorm(
+        group_size=o.bn_group_size, momentum=o.bn_momentum, epsilon=o.bn_epsilon,
+        use_scale=o.bn_scale, dtype=o.dtype, param_dtype=o.param_dtype,
+        scale_init=scale_init, bias_init=bias_init, name=name)
   return nn.BatchNorm(
       use_running_average=not train, momentum=o.bn_momentum, epsilon=o.bn_epsilon,
       use_scale=o.bn_scale, use_bias=True, dtype=o.dtype, param_dtype=o.param_dtype,
-      scale_init=nn.with_logical_partitioning(nn.initializers.ones_init(), NORM_AXES),
-      bias_init=nn.with_logical_partitioning(nn.initializers.zeros_init(), NORM_AXES),
-      name=name)
+      scale_init=scale_init, bias_init=bias_init, name=name)
+
+
+class GroupBatchNorm(nn.Module):
+  """Training-mode BatchNorm whose statistics are over groups of `group_size` clips.
+
+  The batch [B, ...] is viewed as [B / G, G, ...] (a reshape inside the jitted step, no
+  `shard_map`): clips b and b' share statistics iff b // G == b' // G. A batch-sharded
+  array stays sharded: when G divides the clips per device, every group lives on one
+  device and normalising needs no communication at all; when it does not (fewer than G
+  clips per device), XLA adds the reductions within each group, so the result is the
+  same on every mesh. This reproduces per-replica BatchNorm of the reference's
+  multi-GPU training (6 clips per GPU) whatever our device count.
+
+  Moving averages: ``ra <- momentum * ra + (1 - momentum) * mean_over_groups(stat)`` for
+  the group means and the group (biased, as `nn.BatchNorm`) variances. Per-replica TF
+  training updated them either from one tower only (slim's `train_image_classifier.py`
+  keeps the UPDATE_OPS of the first clone) or as the mean of all replicas' updates
+  (Keras BatchNormalization under `tf.distribute`, whose moving statistics are
+  MEAN-aggregated mirrored variables). Both estimate the same quantity; the mean over
+  groups is the lower-variance one and does not depend on which clips land first. Note
+  the averaged variance is the within-group variance, i.e. what the network was
+  normalised with in training, not the variance of the whole batch.
+
+  Variables are `nn.BatchNorm`'s (``params/{scale,bias}``, ``batch_stats/{mean,var}``),
+  so checkpoints, exports and the eval path (`nn.BatchNorm` on the averages) are
+  unchanged; the arithmetic mirrors `nn.BatchNorm`'s (float32 statistics, E[x^2] - E[x]^2).
+  """
+
+  group_size: int
+  momentum: float = 0.99
+  epsilon: float = 1e-5
+  use_scale: bool = True
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  scale_init: Callable = nn.initializers.ones_init()
+  bias_init: Callable = nn.initializers.zeros_init()
+
+  @nn.compact
+  def __call__(self, x):
+    batch, features = x.shape[0], x.shape[-1]
+    g = self.group_size
+    if g < 1 or batch % g:
+      raise ValueError(
+          f"model.options.bn_group_size={g} must divide the training batch "
+          f"(input.batch_size), got a batch of {batch} clips")
+    ra_mean = self.variable("batch_stats", "mean", lambda s: jnp.zeros(s, jnp.float32),
+                            (features,))
+    ra_var = self.variable("batch_stats", "var", lambda s: jnp.ones(s, jnp.float32),
+                           (features,))
+    stats_dtype = jnp.promote_types(self.dtype or x.dtype, jnp.float32)
+    groups = x.reshape((batch // g, g) + x.shape[1:])
+    reduce_axes = tuple(range(1, groups.ndim - 1))
+    as_stats = groups.astype(stats_dtype)
+    mean = jnp.mean(as_stats, reduce_axes, keepdims=True)
+    var = jnp.maximum(0.0, jnp.mean(lax.square(as_stats), reduce_axes, keepdims=True)
+                      - lax.square(mean))
+    if not self.is_initializing():
+      ra_mean.value = (self.momentum * ra_mean.value
+                       + (1 - self.momentum) * jnp.mean(mean, axis=0).reshape(features))
+      ra_var.value = (self.momentum * ra_var.value
+                      + (1 - self.momentum) * jnp.mean(var, axis=0).reshape(features))
+    y = groups - mean
+    mul = lax.rsqrt(var + self.epsilon)
+    if self.use_scale:
+      mul = mul * self.param("scale", self.scale_init, (features,), self.param_dtype)
+    y = y * mul + self.param("bias", self.bias_init, (features,), self.param_dtype)
+    return jnp.asarray(y.reshape(x.shape), self.dtype or x.dtype)
 
 
 class ConvUnit(nn.Module):

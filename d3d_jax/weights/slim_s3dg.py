@@ -1,7 +1,7 @@
 """TF-slim S3D-G checkpoints (`research/slim/nets/s3dg.py`), as released with D3D.
 
 slim scopes its layers ``Conv2d_*`` although they are 3-D; ours are ``Conv3d_*``
-(reference/architecture.md section 3.6). Under the ``InceptionV1/`` scope:
+(`nets/s3dg.py`, `s3dg_base`). Under the ``InceptionV1/`` scope:
 
 | our variable                                  | file tensor                               |
 |-----------------------------------------------|-------------------------------------------|

@@ -1,7 +1,7 @@
 """torchvision `s3d` state dicts (`torchvision.models.video.s3d`, KINETICS400_V1 weights).
 
-torchvision's S3D is an `nn.Sequential` called ``features`` (reference/architecture.md
-section 4): index 0 is conv1 (a `TemporalSeparableConv`: 1x7x7 then 7x1x1, each
+torchvision's S3D is an `nn.Sequential` called ``features`` (`torchvision/models/video/
+s3d.py`): index 0 is conv1 (a `TemporalSeparableConv`: 1x7x7 then 7x1x1, each
 conv -> BatchNorm -> ReLU), 2 Conv3d_2b, 3 Conv3d_2c (separable), 5-6 Mixed_3b-3c, 8-12
 Mixed_4b-4f, 14-15 Mixed_5b-5c (the other indices are max pools); the head is
 ``classifier.1`` (a 1x1x1 conv with bias). Inside a block, ``branch0`` is a conv unit,

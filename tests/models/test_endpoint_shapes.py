@@ -1,4 +1,4 @@
-"""Endpoint shapes match the slim / DeepMind tests (reference/architecture.md section 9)."""
+"""Endpoint shapes match the slim / DeepMind tests (TF-slim's `s3dg_test.py`, kinetics-i3d's `i3d_test.py`)."""
 
 import jax
 import jax.numpy as jnp

@@ -1,7 +1,7 @@
 """Trainable parameter counts at 400 classes equal the reference implementations'.
 
-Numbers from reference/architecture.md (parsed DeepMind checkpoint indexes, TF-slim
-builds, torchvision's `meta["num_params"]`). Built shape-only with `jax.eval_shape`.
+Numbers from the reference implementations: the DeepMind kinetics-i3d checkpoint
+indexes, TF-slim `s3dg` builds, torchvision's `S3D_Weights.KINETICS400_V1.meta["num_params"]`. Built shape-only with `jax.eval_shape`.
 """
 
 import jax

@@ -1,6 +1,7 @@
 """The published checkpoints' tensor names and shapes, restated from the reference.
 
-Written from reference/architecture.md (sections 2.3, 2.6, 3.6, 4.2, 5.1) without the
+Written from the reference implementations (kinetics-i3d's i3d.py and checkpoint
+indexes, TF-slim's s3dg.py, torchvision's s3d.py, pytorch-i3d's pytorch_i3d.py) without the
 importer's code, so tests compare the importer against an independent statement of
 each layout. `depth` scales channels like the models' depth_multiplier (tiny tests).
 """

@@ -1,7 +1,7 @@
 """Full-size name maps, by shape only (`jax.eval_shape`): exactly the published tensors.
 
 The importer's names and shapes for the full networks equal the reference listings
-(reference/architecture.md sections 2.6, 3.6, 4.2, 5.1): 230 DeepMind tensors, the slim
+(kinetics-i3d, TF-slim s3dg, torchvision s3d, pytorch-i3d): 230 DeepMind tensors, the slim
 S3D-G's 191 trainable + 114 moving statistics, torchvision's 464 state-dict entries,
 pytorch-i3d's 344; and the reference files' own listings plan into the networks cleanly.
 """

@@ -1,6 +1,6 @@
 """The DeepMind I3D and slim S3D-G forward passes in TensorFlow ops, from raw file tensors.
 
-Restated from the reference code's semantics (reference/architecture.md sections 2 and 3):
+Restated from the reference code's semantics (kinetics-i3d's i3d.py, TF-slim's s3dg.py):
 TF 'SAME' convolutions and max pools, inference BatchNorm without gamma (eps 1e-3), slim's
 temporal conv with bias and its self-gating, the [2,7,7] VALID average pool (clipped to
 the input as slim does), a 1x1x1 logits conv and the mean over time. Structure is read
