@@ -158,5 +158,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
+  tf_setup.quiet_tensorflow_logs()
   flags.mark_flags_as_required(["from", "input", "output"])
   app.run(main)

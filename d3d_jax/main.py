@@ -52,6 +52,8 @@ def main(argv) -> None:
 
 
 def run() -> None:
+  from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
+  tf_setup.quiet_tensorflow_logs()
   app.run(main)
 
 

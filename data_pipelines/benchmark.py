@@ -13,6 +13,11 @@ num_test_crops views per video), measured after a warm-up.
 
 from __future__ import annotations
 
+if __name__ == '__main__':
+  # Before TensorFlow is imported below: drop its C++ start-up noise from stderr.
+  from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
+  tf_setup.quiet_tensorflow_logs()
+
 import os
 import shutil
 import sys

@@ -28,6 +28,11 @@ rotations: train on this data with `input.random_flip = False`.
 
 from __future__ import annotations
 
+if __name__ == '__main__':
+  # Before TensorFlow is imported below: drop its C++ start-up noise from stderr.
+  from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
+  tf_setup.quiet_tensorflow_logs()
+
 import colorsys
 import dataclasses
 import math

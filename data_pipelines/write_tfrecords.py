@@ -32,6 +32,11 @@ different input list is detected and refused for finished shards.
 
 from __future__ import annotations
 
+if __name__ == '__main__':
+  # Before TensorFlow is imported below: drop its C++ start-up noise from stderr.
+  from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
+  tf_setup.quiet_tensorflow_logs()
+
 import collections
 import concurrent.futures
 import csv
