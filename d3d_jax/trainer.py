@@ -206,9 +206,8 @@ def _train_batches(config, start_step: int):
   if start_step and not config.exact_resume:
     input_config = ml_collections.ConfigDict(config.input.to_dict())
     input_config.seed = int(config.input.seed) + start_step
-  dataset = input_pipeline.make_train_dataset(input_config)
-  if start_step and config.exact_resume:
-    dataset = dataset.skip(start_step)
+  dataset = input_pipeline.make_train_dataset(
+      input_config, skip_batches=start_step if config.exact_resume else 0)
   return dataset.as_numpy_iterator()
 
 

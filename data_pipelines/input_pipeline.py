@@ -199,13 +199,21 @@ def _train_videos(config, info: DatasetInfo, process_index: int,
 
 def make_train_dataset(input_config: ml_collections.ConfigDict, *,
                        process_index: int | None = None,
-                       process_count: int | None = None) -> tf.data.Dataset:
+                       process_count: int | None = None,
+                       skip_batches: int = 0) -> tf.data.Dataset:
   """Infinite training batches for this host (see the module docstring).
 
   Args:
     input_config: the `config.input` section (input_config.py).
     process_index: this host (default jax.process_index()).
     process_count: number of hosts (default jax.process_count()).
+    skip_batches: batches already consumed (an exact resume). The batches that
+      follow are those an uninterrupted dataset yields after as many. Each clip's
+      augmentation seed is its position in the video stream, so the skip is
+      done on the parsed records before any frame is decoded: resuming at step
+      100k costs a pass over 100k x batch records, not their JPEG decoding. With
+      `skip_bad_examples` a record may yield no clip, so the skip then counts
+      decoded batches (the slow, still exact, way).
   """
   config = input_config
   input_config_lib.validate(config)
@@ -223,8 +231,11 @@ def make_train_dataset(input_config: ml_collections.ConfigDict, *,
     seed = tf.stack([base_seed, position])
     return clip_preprocessing.train_clip(video, seed, opts, policy)
 
-  clips = videos.enumerate().map(to_clip, num_parallel_calls=_parallel(config),
-                                 deterministic=config.deterministic)
+  positioned = videos.enumerate()
+  if skip_batches and not config.skip_bad_examples:
+    positioned = positioned.skip(skip_batches * host_batch)
+  clips = positioned.map(to_clip, num_parallel_calls=_parallel(config),
+                         deterministic=config.deterministic)
   if config.skip_bad_examples:
 
     @tf.autograph.experimental.do_not_convert
@@ -239,6 +250,8 @@ def make_train_dataset(input_config: ml_collections.ConfigDict, *,
 
   clips = clips.map(drop_ok)
   batches = clips.batch(host_batch, drop_remainder=True)
+  if skip_batches and config.skip_bad_examples:
+    batches = batches.skip(skip_batches)
   return batches.prefetch(_prefetch(config)).with_options(_options(config))
 
 

@@ -78,6 +78,21 @@ def test_deterministic_mode_reproduces_batches(synthetic_dir):
   assert not np.array_equal(a[0]['rgb'], other[0]['rgb'])
 
 
+@pytest.mark.parametrize('skip_bad_examples', [False, True])
+def test_skipping_batches_resumes_the_uninterrupted_stream(synthetic_dir,
+                                                           skip_bad_examples):
+  c = _config(synthetic_dir, color_jitter_prob=0.5, multi_scale_crop=True,
+              min_resize=32, crop_size=24, skip_bad_examples=skip_bad_examples)
+  # 12 train videos, batch 4: skipping 4 batches crosses an epoch boundary.
+  uninterrupted = _batches(input_pipeline.make_train_dataset(
+      c, process_index=0, process_count=1), 6)
+  resumed = _batches(input_pipeline.make_train_dataset(
+      c, process_index=0, process_count=1, skip_batches=4), 2)
+  for x, y in zip(uninterrupted[4:], resumed):
+    for k in x:
+      np.testing.assert_array_equal(x[k], y[k])
+
+
 # ---------------------------------------------------------------------------
 # RGB and flow share the temporal window, the crop and the flip.
 
