@@ -47,8 +47,11 @@ def get_base_config() -> ml_collections.ConfigDict:
 
   # ---- The frozen teacher (distillation objectives only) ----
   c.teacher = ml_collections.ConfigDict()
-  # A workdir of this codebase (its export/ is used, else its latest checkpoint) or
-  # an export directory. Required by objectives that need a teacher.
+  # A finished run's workdir (its export/ is used; a run without an export is an
+  # error) or an export directory. Required by objectives that need a teacher. The
+  # teacher network is rebuilt from the build_model call stored in the export;
+  # teacher.model must agree with it (every difference is listed in one error), except
+  # compute-only options (dtype, lowering), which this section sets.
   c.teacher.checkpoint = ""
   c.teacher.model = model_config("s3dg", "flow")
 
@@ -106,6 +109,7 @@ def get_base_config() -> ml_collections.ConfigDict:
   # Evaluate every this many steps during train_and_eval (0 = only at the end).
   c.eval_every_steps = 0
   # Skip already-consumed batches on resume so a resumed run sees the same data as an
-  # uninterrupted one (needs input.deterministic); else the data seed folds in the step.
+  # uninterrupted one (needs input.deterministic); the skip runs on parsed records
+  # before decoding. False: the data seed folds in the step instead (no skip at all).
   c.exact_resume = False
   return c
