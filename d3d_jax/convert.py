@@ -5,7 +5,8 @@ r"""Convert a published checkpoint into our orbax format.
         [--scope=PREFIX] [--exclude=REGEX ...] [--overwrite]
 
 FORMAT is one of `d3d_jax.weights.FORMATS`: 'deepmind_i3d' (kinetics-i3d TF
-checkpoints), 'slim_s3dg' (TF-slim S3D-G / D3D), 'torchvision_s3d', 'pytorch_i3d'
+checkpoints), 'slim_s3dg' (TF-slim S3D-G / D3D), 'slim_inception_v1' (TF-slim's
+ImageNet Inception-v1, inflated to 3-D), 'torchvision_s3d', 'pytorch_i3d'
 (state dicts as .pt with torch installed, or .npz / .safetensors), 'd3d_jax'.
 The network is `build_model(--model or the format's reference network)`, with the
 options the reference needs (e.g. BN scale and symmetric padding for torchvision) and

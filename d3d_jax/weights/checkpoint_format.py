@@ -26,6 +26,19 @@ class SourceTensor:
 
 
 @dataclasses.dataclass(frozen=True)
+class FixedValue:
+  """A variable a format has no tensor for by design, and the value it is set to.
+
+  Attributes:
+    make: the variable's shape -> its value (float32).
+    why: what the value is and why, for import reports (e.g. 'identity: ...').
+  """
+
+  make: Callable[[tuple[int, ...]], np.ndarray]
+  why: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Container:
   """How a family of files is stored: TF checkpoints, PyTorch state dicts, our orbax dirs.
 
@@ -63,6 +76,10 @@ class CheckpointFormat:
     bn_scale_in_file: whether BN scales (gamma) are always stored. False for Sonnet /
       slim, whose BatchNorm has no gamma: a missing gamma is 1 and is filled with ones.
     export_scope: input channels -> the scope exports write (e.g. 'RGB/inception_i3d/').
+    fixed_value: maps (collection, our variable path), for a variable `source` has no
+      tensor for, to the `FixedValue` the format sets it to, or None (then a gap in
+      the file is an error). A 2-D network inflated to 3-D sets the temporal halves of
+      separable convs to the identity this way.
   """
 
   name: str
@@ -74,6 +91,7 @@ class CheckpointFormat:
   source: Callable[[str, str], Optional[SourceTensor]]
   bn_scale_in_file: bool
   export_scope: Callable[[int], str] = lambda input_channels: ""
+  fixed_value: Callable[[str, str], Optional[FixedValue]] = lambda collection, path: None
 
   def open(self, path: str) -> TensorFile:
     return self.container.open(path)

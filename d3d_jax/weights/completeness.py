@@ -3,7 +3,7 @@
 `plan_import` decides, from names and shapes only (no tensor data is read), which file
 tensor fills each variable, and refuses a file that does not fit: every variable nothing
 fills, every file tensor that maps to no variable, and every shape mismatch are listed
-together in one `CheckpointMismatchError`. Three conventions are applied, each reported:
+together in one `CheckpointMismatchError`. Four conventions are applied, each reported:
 
 * `exclude`: regexes (`re.search`) on our variable paths (``Logits/Conv3d_0c_1x1/kernel``,
   ``Conv3d_1a_7x7/bn/mean``; the collection is not part of the path). A matched
@@ -14,15 +14,18 @@ together in one `CheckpointMismatchError`. Three conventions are applied, each r
   has a scale and the format may lack gammas, the scale is set to ones. If the file has a
   gamma the model lacks (``bn_scale=False``), it is accepted only if all ones
   (`ImportPlan.unit_scales`, verified when the data is read).
+* Fixed values: variables a format has no tensor for by design (`CheckpointFormat.
+  fixed_value`, e.g. the temporal halves when inflating a 2-D network) are set to the
+  value the format declares; any other gap is still an error.
 * Training state (optimizer slots, step counters, `num_batches_tracked`) and other
   networks in the same file (other scopes) are skipped.
 """
 
 import dataclasses
 import re
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
-from d3d_jax.weights.checkpoint_format import CheckpointFormat
+from d3d_jax.weights.checkpoint_format import CheckpointFormat, FixedValue
 from d3d_jax.weights.layouts import Layout
 
 VariableKey = tuple[str, str]  # (collection, path)
@@ -68,6 +71,9 @@ class ImportPlan:
   unit_scales: list[Assignment]  # file gammas the model lacks: must be all ones
   excluded: list[VariableKey]  # variables kept at their initial values
   skipped: dict[str, str]  # file tensor -> why it is not loaded
+  # Variables the format sets itself, having no tensor for them by design
+  # (`CheckpointFormat.fixed_value`), e.g. the temporal halves of an inflated 2-D net.
+  fixed: dict[VariableKey, FixedValue] = dataclasses.field(default_factory=dict)
 
 
 def compile_patterns(exclude) -> list[re.Pattern]:
@@ -99,14 +105,16 @@ def plan_import(fmt: CheckpointFormat, path: str, file_shapes: Mapping[str, tupl
   claimed: dict[str, str] = {}
   missing, mismatched = [], []
 
-  def check_shape(key, name, layout, shape) -> bool:
+  def check_shape(key, name, layout, shape) -> Optional[Layout]:
+    """The layout bound to `shape` if the file tensor fits it, else None (recorded)."""
     file_shape = tuple(file_shapes[name])
-    if layout.model_shape(file_shape) == tuple(shape):
-      return True
+    bound = layout.bind(tuple(shape))
+    if bound.model_shape(file_shape) == tuple(shape):
+      return bound
     mismatched.append(
         f"{key[0]}/{key[1]}: file tensor {name!r} has shape {list(file_shape)}, the model "
         f"needs {list(shape)} (stored as {list(layout.file_shape(shape))}; {layout.describe()})")
-    return False
+    return None
 
   for key in sorted(model_shapes):
     collection, var_path = key
@@ -118,10 +126,15 @@ def plan_import(fmt: CheckpointFormat, path: str, file_shapes: Mapping[str, tupl
       plan.excluded.append(key)
       continue
     if source is None:
-      missing.append(f"{collection}/{var_path}  (no {fmt.name} tensor holds it)")
+      fixed = fmt.fixed_value(collection, var_path)
+      if fixed is not None:
+        plan.fixed[key] = fixed
+      else:
+        missing.append(f"{collection}/{var_path}  (no {fmt.name} tensor holds it)")
     elif name in file_shapes:
-      if check_shape(key, name, source.layout, model_shapes[key]):
-        plan.assignments.append(Assignment(collection, var_path, name, source.layout))
+      layout = check_shape(key, name, source.layout, model_shapes[key])
+      if layout is not None:
+        plan.assignments.append(Assignment(collection, var_path, name, layout))
     elif (var_path.endswith("/scale") and var_path.rpartition("/")[0] in bn_modules
           and not fmt.bn_scale_in_file):
       plan.filled_with_ones.append(key)
@@ -138,8 +151,9 @@ def plan_import(fmt: CheckpointFormat, path: str, file_shapes: Mapping[str, tupl
       continue
     claimed[name] = scale_path
     if not excluded_name(scale_path):
-      if check_shape(("params", scale_path), name, source.layout, model_shapes[bias_key]):
-        plan.unit_scales.append(Assignment("params", scale_path, name, source.layout))
+      layout = check_shape(("params", scale_path), name, source.layout, model_shapes[bias_key])
+      if layout is not None:
+        plan.unit_scales.append(Assignment("params", scale_path, name, layout))
 
   extra = []
   for name in sorted(file_shapes):

@@ -37,6 +37,7 @@ class ImportReport:
   filled_with_ones: tuple[str, ...]
   unit_scales_dropped: tuple[str, ...]
   skipped: Mapping[str, str]
+  fixed: Mapping[str, str] = dataclasses.field(default_factory=dict)  # variable -> why
 
   def summary(self) -> str:
     lines = [f"Imported {len(self.loaded)} variables from {self.path} ({self.format}"
@@ -48,6 +49,12 @@ class ImportReport:
     if self.unit_scales_dropped:
       lines.append(f"  all-ones BN gammas dropped (model has no BN scale): "
                    f"{len(self.unit_scales_dropped)}")
+    if self.fixed:
+      whys = {}
+      for why in self.fixed.values():
+        whys[why] = whys.get(why, 0) + 1
+      lines.append("  set by the format (no tensor for them by design): " + ", ".join(
+          f"{count} {why}" for why, count in sorted(whys.items())))
     if self.skipped:
       reasons = {}
       for reason in self.skipped.values():
@@ -86,6 +93,8 @@ def import_tensors(fmt: CheckpointFormat, tensor_file: TensorFile, params, batch
     new_values[a.collection][a.path] = a.layout.to_model(tensor_file.read(a.file_name))
   for collection, path in plan.filled_with_ones:
     new_values[collection][path] = np.ones(model_shapes[(collection, path)], np.float32)
+  for (collection, path), fixed in plan.fixed.items():
+    new_values[collection][path] = fixed.make(model_shapes[(collection, path)])
   for a in plan.unit_scales:
     gamma = tensor_file.read(a.file_name)
     if not np.all(gamma == 1):
@@ -100,7 +109,8 @@ def import_tensors(fmt: CheckpointFormat, tensor_file: TensorFile, params, batch
       excluded=tuple(f"{c}/{p}" for c, p in plan.excluded),
       filled_with_ones=tuple(f"{c}/{p}" for c, p in plan.filled_with_ones),
       unit_scales_dropped=tuple(a.file_name for a in plan.unit_scales),
-      skipped=dict(plan.skipped))
+      skipped=dict(plan.skipped),
+      fixed={f"{c}/{p}": fixed.why for (c, p), fixed in plan.fixed.items()})
   return (variable_trees.replace(params, new_values["params"]),
           variable_trees.replace(batch_stats or {}, new_values["batch_stats"]), report)
 
@@ -204,7 +214,8 @@ def export_checkpoint(format_name, path: str, params, batch_stats,
 def infer_model_options(format_name, tensor_file: TensorFile,
                         scope: Optional[str] = None) -> dict[str, Any]:
   """`build_model` options read off the file: num_classes, input_channels and
-  first_temporal_kernel_size (e.g. 3 or 7 for slim S3D-G, 7 for torchvision's conv1)."""
+  first_temporal_kernel_size (e.g. 3 or 7 for slim S3D-G, 7 for torchvision's conv1;
+  not for a 2-D file, whose kernels inflate to the model's temporal size)."""
   fmt = get_format(format_name)
   shapes = tensor_file.shapes
   scope, _ = fmt.resolve_scope(tensor_file.path, shapes, scope)
@@ -219,8 +230,10 @@ def infer_model_options(format_name, tensor_file: TensorFile,
       STEM_KERNEL, STEM_TEMPORAL_KERNEL, LOGITS_BIAS))
   if stem is None or len(stem) != 5:
     raise ValueError(f"{tensor_file.path}: cannot read the first conv's kernel shape")
-  options = {"input_channels": stem[3],
-             "first_temporal_kernel_size": (stem_temporal or stem)[0]}
+  options = {"input_channels": stem[3]}
+  first_temporal_size = (stem_temporal or stem)[0]
+  if first_temporal_size is not None:  # None: any (a 2-D kernel, inflated to the model's)
+    options["first_temporal_kernel_size"] = first_temporal_size
   if logits_bias is not None:
     options["num_classes"] = logits_bias[0]
   return options

@@ -39,6 +39,15 @@ class Layout:
   def describe(self) -> str:
     return "same layout"
 
+  def bind(self, model_shape: Sequence[int]) -> "Layout":
+    """The layout that fills a variable of exactly `model_shape` (itself, here).
+
+    Layouts whose conversion depends on the variable's shape override it: inflating a
+    2-D kernel repeats it over the variable's temporal size (`slim_inception_v1`).
+    """
+    del model_shape
+    return self
+
 
 class _TorchConv(Layout):
   _TO_MODEL = (2, 3, 4, 1, 0)
