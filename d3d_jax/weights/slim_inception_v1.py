@@ -51,6 +51,10 @@ BatchNorm, TF 'SAME' padding), compared with the 2-D network on the image:
   from Conv3d_2c_3x3 on (exactly 1/2 of the ungated network there). With `s3dg`'s
   [3,7,7] conv1 on an even T, only conv1's last frame sees padding.
 
+A flow network (``input_channels=2``) gets conv1's kernel averaged over RGB and
+replicated to its 2 channels (TSN's cross-modality pre-training, Wang et al. ECCV 2016,
+Sec. 3.2); everything else loads as for RGB.
+
 Exports to this format (our network -> a 2-D file) sum the kernels over time (the
 inverse of inflation); a network with temporal halves or gates cannot be exported.
 """
@@ -76,23 +80,35 @@ class Inflate(Layout):
   """A 2-D kernel (k,k,Cin,Cout) as a 3-D one (t,k,k,Cin,Cout): repeated t times, / t.
 
   `temporal_size` is the variable's t, known once bound to it (`bind`); unbound,
-  `model_shape` leaves t open (None).
+  `model_shape` leaves t open (None). With `cross_modality` (conv1 only) a network with
+  other input channels than the file (optical flow: 2) gets the kernel averaged over the
+  file's RGB channels and replicated to its own, TSN's cross-modality pre-training
+  (Wang et al., ECCV 2016, Sec. 3.2); `input_channels` is then the variable's Cin.
   """
 
   temporal_size: Optional[int] = None
+  cross_modality: bool = False
+  input_channels: Optional[int] = None
 
   def bind(self, model_shape):
-    return Inflate(model_shape[0]) if len(model_shape) == 5 else self
+    if len(model_shape) != 5:
+      return self
+    return Inflate(model_shape[0], self.cross_modality,
+                   model_shape[3] if self.cross_modality else None)
 
   def model_shape(self, file_shape):
     if len(file_shape) != 4:
       return None
-    return (self.temporal_size,) + tuple(file_shape)
+    kh, kw, cin, cout = file_shape
+    return (self.temporal_size, kh, kw, self.input_channels or cin, cout)
 
   def file_shape(self, model_shape):
     return tuple(model_shape[1:])
 
   def to_model(self, array):
+    cin = self.input_channels or array.shape[2]
+    if cin != array.shape[2]:
+      array = np.repeat(array.mean(axis=2, keepdims=True), cin, axis=2)
     t = self.temporal_size
     return np.repeat(array[None] / np.float32(t), t, axis=0).astype(array.dtype)
 
@@ -100,10 +116,12 @@ class Inflate(Layout):
     return np.ascontiguousarray(array.sum(axis=0))
 
   def describe(self):
-    return "2-D (k,k,Cin,Cout) inflated to (t,k,k,Cin,Cout): repeated over t, divided by t"
+    return ("2-D (k,k,Cin,Cout) inflated to (t,k,k,Cin,Cout): repeated over t, divided by t"
+            + ("; other Cin: the mean over the file's Cin" if self.cross_modality else ""))
 
 
 INFLATE = Inflate()
+_INFLATE_STEM = Inflate(cross_modality=True)
 
 
 def _slim_unit(unit: str) -> str:
@@ -119,7 +137,7 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
     return None
   unit = _slim_unit(t.unit)
   if t.part in ("conv", "logits") and t.leaf == "kernel":
-    return SourceTensor(f"{unit}/weights", INFLATE)
+    return SourceTensor(f"{unit}/weights", _INFLATE_STEM if unit == "Conv2d_1a_7x7" else INFLATE)
   if t.part == "logits" and t.leaf == "bias":
     return SourceTensor(f"{unit}/biases")
   if t.part == "bn" and t.leaf in _BN_NAMES:

@@ -5,7 +5,8 @@
   importer's code; `depth` scales channels like our depth_multiplier (tiny tests).
 * `build_random_inception_v1`: TF-slim's own `inception_v1` (graph mode, under
   `inception_v1_arg_scope`, is_training=False) with random weights, its logits on
-  images, and the checkpoint its `Saver` writes, i.e. the published file's names.
+  images, and the checkpoint its `Saver` writes: the published file's names, and its
+  single-file V1 checkpoint format.
 
 tf-slim 1.1.0 (2020, the last release) needs two shims on TF >= 2.16:
 
@@ -90,7 +91,8 @@ def build_random_inception_v1(prefix, images, seed=0):
     values = reference_layouts.random_tensors(
         {name: tuple(v.shape.as_list()) for name, v in variables.items()}, seed)
     assign = [v.assign(values[name]) for name, v in variables.items()]
-    saver = tf.compat.v1.train.Saver()
+    # The model zoo's tarball holds one file, inception_v1.ckpt: TF's V1 checkpoint format.
+    saver = tf.compat.v1.train.Saver(write_version=tf.compat.v1.train.SaverDef.V1)
     with tf.compat.v1.Session(graph=graph) as session:
       session.run(assign)
       written = saver.save(session, str(prefix), write_meta_graph=False)
