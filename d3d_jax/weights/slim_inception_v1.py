@@ -1,10 +1,11 @@
-"""TF-slim's ImageNet Inception-v1, inflated into our 3-D networks (I3D Sec. 2.2).
+r"""TF-slim's ImageNet Inception-v1, inflated into our 3-D networks (I3D Sec. 2.2).
 
-The checkpoint is slim's `inception_v1_2016_08_28` (TF-slim's `nets/inception_v1.py`,
-the model zoo of tensorflow/models `research/slim`): 230 float32 tensors under
-``InceptionV1/``, 1001 ImageNet classes (class 0 is 'background'). Its BatchNorm has
-no gamma: `inception_v1_arg_scope` leaves slim's ``batch_norm(scale=False)`` default.
-Names, with every ``Conv3d_`` of our unit written ``Conv2d_``:
+The checkpoint is `inception_v1.ckpt` (one file, TF's V1 checkpoint format) from
+`inception_v1_2016_08_28.tar.gz` of the tensorflow/models `research/slim` model zoo,
+written by TF-slim's `nets/inception_v1.py`: 230 float32 tensors (6,633,209 values)
+under ``InceptionV1/``, 1001 ImageNet classes (class 0 is 'background'). Its BatchNorm
+has no gamma: `inception_v1_arg_scope` leaves slim's ``batch_norm(scale=False)``
+default. Names, with every ``Conv3d_`` of our unit written ``Conv2d_``:
 
 | our variable                                  | file tensor                              |
 |-----------------------------------------------|------------------------------------------|
@@ -12,10 +13,10 @@ Names, with every ``Conv3d_`` of our unit written ``Conv2d_``:
 | ``<unit>/bn/bias``, batch_stats ``mean,var``  | ``<unit>/BatchNorm/{beta,moving_*}``     |
 | ``Logits/Conv3d_0c_1x1/{kernel,bias}``        | ``Logits/Conv2d_0c_1x1/{weights,biases}`` [1,1,1024,1001] |
 
-The blocks are slim's Mixed_3b/3c, Mixed_4b..4f, Mixed_5b/5c; like GoogLeNet's 5x5 branch
-(Szegedy et al. 2015, Table 1), slim's Branch_2 is a 3x3 (``Branch_2/Conv2d_0b_3x3``),
-except that ``Mixed_5b``'s is scoped ``Branch_2/Conv2d_0a_3x3`` in slim's source and
-checkpoint (the quirk DeepMind's I3D copied).
+The blocks are slim's Mixed_3b/3c, Mixed_4b..4f, Mixed_5b/5c. Branch_2 is GoogLeNet's
+5x5 branch (Szegedy et al. 2015, Table 1) with a 3x3 kernel in slim, scoped
+``Branch_2/Conv2d_0b_3x3`` except in ``Mixed_5b``, where slim's source (hence the
+checkpoint) scopes it ``Branch_2/Conv2d_0a_3x3``, the quirk DeepMind's I3D kept.
 
 Inflation (Carreira & Zisserman 2017, Sec. 2.2, "Inflating 2D ConvNets into 3D"): a 2-D
 kxk kernel is repeated t times over time and divided by t, so that on a "boring" video
@@ -40,7 +41,7 @@ BatchNorm, TF 'SAME' padding), compared with the 2-D network on the image:
 * exact (to float rounding) for every T, logits included: `i2d` (every kernel t = 1) and
   `s3d` converted with ``padding='SAME'`` (the format's default; slim's net was trained
   with it, torchvision's symmetric padding shifts the stride-2 windows), whose temporal
-  halves are the identity. Max pools, the [2,7,7] average pool and the mean over time are
+  halves are the identity (its temporal BatchNorm with the default ``bn_epsilon=1e-3``). Max pools, the [2,7,7] average pool and the mean over time are
   the identity on frames that are all equal.
 * full 3-D kernels (`i3d`'s 7x7x7 conv1 and 3x3x3 convs, `s3dg`'s [3,7,7] conv1, the
   3-D blocks of the heavy variants) see TF's zero padding at the clip's ends, so frames
@@ -57,6 +58,12 @@ Sec. 3.2); everything else loads as for RGB.
 
 Exports to this format (our network -> a 2-D file) sum the kernels over time (the
 inverse of inflation); a network with temporal halves or gates cannot be exported.
+
+    python -m d3d_jax.convert --from=slim_inception_v1 --input=inception_v1.ckpt \
+        --model=s3dg --num_classes=400 --output=weights/s3dg_imagenet
+
+builds `s3dg` (or ``--model=i3d``, the default, ``s3d``, ``i2d``, the heavy variants; add
+``--model_option=input_channels=2`` for flow) with a new 400-class head.
 """
 
 import dataclasses

@@ -15,6 +15,7 @@ import pytest
 
 from d3d_jax import convert
 from d3d_jax.models import build_model
+from d3d_jax.weights import completeness, variable_trees
 from d3d_jax import weights as ci
 from tests.weights import reference_files, reference_layouts, round_trip
 from tests.weights import slim_inception_v1_reference as slim_reference
@@ -58,6 +59,22 @@ def test_names_and_shapes_are_those_of_tf_slims_inception_v1(slim_network):
   # Our i2d exports exactly these names and shapes.
   _, params, batch_stats = _full_size_template("i2d")
   assert ci.expected_file_shapes(FORMAT, params, batch_stats) == slim_reference.layout()
+
+
+@pytest.mark.parametrize("name, options, fixed", [
+    ("i2d", {}, 0), ("i3d", {}, 0), ("top_heavy_i3d", {}, 0), ("bottom_heavy_i3d", {}, 0),
+    ("s3dg", {}, 19 + 19 + 37),  # temporal kernels and biases, gates
+    ("s3d", {"padding": "SAME"}, 20 * 5),  # temporal kernels and BatchNorms (with scale)
+])
+def test_full_size_networks_fill_from_the_230_imagenet_tensors(name, options, fixed):
+  _, params, batch_stats = _full_size_template(name, **options)
+  model_shapes = {(collection, path): shape
+                  for collection, tree in (("params", params), ("batch_stats", batch_stats))
+                  for path, shape in variable_trees.shapes(tree).items()}
+  plan = completeness.plan_import(ci.get_format(FORMAT), "inception_v1.ckpt",
+                                  slim_reference.layout(), model_shapes, SCOPE)
+  assert len(plan.assignments) == 230 and len(plan.fixed) == fixed
+  assert len(model_shapes) == 230 + fixed + len(plan.filled_with_ones)
 
 
 @pytest.mark.parametrize("name", ["i2d", "s3d"])
