@@ -19,6 +19,8 @@ tf-slim 1.1.0 (2020, the last release) needs two shims on TF >= 2.16:
   2.21 no longer has in `tensorflow.python.framework.ops`; it is set back to `tf.Tensor`.
 """
 
+import warnings
+
 import numpy as np
 
 from tests.weights import reference_layouts
@@ -85,7 +87,10 @@ def build_random_inception_v1(prefix, images, seed=0):
     with slim.arg_scope(inception_v1.inception_v1_arg_scope()):
       conv_args = slim.current_arg_scope()[slim.arg_scope_func_key(slim.conv2d)]
       fused_bn = dict(conv_args["normalizer_params"], updates_collections=None)
-      with slim.arg_scope([slim.conv2d], normalizer_params=fused_bn):
+      with slim.arg_scope([slim.conv2d], normalizer_params=fused_bn), \
+          warnings.catch_warnings():
+        # slim's conv2d calls the TF-1 layer's deprecated `apply`.
+        warnings.filterwarnings("ignore", message="`layer.apply` is deprecated")
         logits, _ = inception_v1.inception_v1(x, num_classes=NUM_CLASSES, is_training=False)
     variables = {v.op.name: v for v in tf.compat.v1.global_variables()}
     values = reference_layouts.random_tensors(
