@@ -67,7 +67,14 @@ def get_base_config() -> ml_collections.ConfigDict:
   # d3d_logits: z-score both logit vectors per clip before Eq. 2 (logit standardisation,
   # Sun et al. CVPR 2024). False = the D3D paper's Eq. 2 on raw pre-softmax logits.
   c.objective.standardize_logits = False
-  # 'feature' objective: endpoint name -> lambda (D3D Table 4: 2c, 4c at 1, 4f at 100).
+  # How the squared error of Eq. 2 is reduced over the class vector (d3d_logits) or
+  # the T*H*W*C elements of an endpoint (feature), before the batch mean:
+  # 'mean' = per-element mean, the scale the paper's lambda values assume ("the scale
+  # of the distillation loss roughly matches that of the cross entropy loss", Sec. 5.6);
+  # 'sum' = summed over elements, K times 'mean' for a K-class head.
+  c.objective.reduction = "mean"
+  # 'feature' objective: endpoint name -> lambda (D3D Table 6: 2c, 4c at 1, 4f at 100,
+  # with reduction 'mean').
   c.objective.feature_weights = ml_collections.ConfigDict({"Mixed_4f": 100.0})
 
   # ---- Optimisation ----

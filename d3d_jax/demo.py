@@ -26,6 +26,13 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None,
                                 "Synthetic dataset folder (default: the configs' data_dir).")
 _SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds of the RGB baseline and D3D runs.")
 _STEPS = flags.DEFINE_integer("steps", None, "Override total_steps of every run.")
+# D3D variants: name -> (config, table row). 'paper' is Eq. 1-2 as published (raw
+# logits, per-class mean, lambda 1); 'standardized' z-scores the logits per clip first.
+D3D_VARIANTS = {
+    "paper": ("synthetic_d3d", "D3D (paper Eq. 2, mean)"),
+    "standardized": ("synthetic_d3d_standardized", "D3D standardised logits"),
+}
+_D3D = flags.DEFINE_list("d3d", ["paper"], f"D3D variants to train, of {sorted(D3D_VARIANTS)}.")
 
 
 def _make_dataset(data_dir: str) -> None:
@@ -101,7 +108,9 @@ def _ensemble_top1(configs_and_workdirs):
 def _row(name, needs_flow, values):
   values = np.asarray(values) * 100
   spread = f" +- {values.std():.1f}" if len(values) > 1 else ""
-  return f"| {name:<24} | {'yes' if needs_flow else 'no':<15} | {values.mean():5.1f}{spread:<8} |"
+  per_seed = " / ".join(f"{v:.1f}" for v in values)
+  return (f"| {name:<32} | {'yes' if needs_flow else 'no':<12} | "
+          f"{values.mean():5.1f}{spread:<8} | {per_seed:<18} |")
 
 
 def main(argv):
