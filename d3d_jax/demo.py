@@ -126,28 +126,39 @@ def main(argv):
   _make_dataset(data_dir)
   teacher_dir = os.path.join(root, "flow_teacher")
   _, teacher = _run("(b) flow teacher", "synthetic_flow_teacher", teacher_dir, data_dir, 0)
-  results = {"rgb": [], "d3d": [], "ensemble": []}
+  unknown = set(_D3D.value) - set(D3D_VARIANTS)
+  if unknown:
+    raise app.UsageError(f"--d3d: unknown {sorted(unknown)}; known: {sorted(D3D_VARIANTS)}")
+  results = {"rgb": [], **{v: [] for v in _D3D.value},
+             **{f"{v}+rgb": [] for v in _D3D.value}}
   for seed in map(int, _SEEDS.value):
     rgb_dir = os.path.join(root, f"rgb_baseline_seed{seed}")
-    d3d_dir = os.path.join(root, f"d3d_seed{seed}")
     rgb_config, rgb = _run(f"(c) RGB baseline, seed {seed}", "synthetic_rgb_baseline",
                            rgb_dir, data_dir, seed)
-    d3d_config, d3d = _run(f"(d) D3D student, seed {seed}", "synthetic_d3d", d3d_dir,
-                           data_dir, seed, **{"teacher.checkpoint": teacher_dir})
     results["rgb"].append(rgb["top1@1x1"])
-    results["d3d"].append(d3d["top1@1x1"])
-    results["ensemble"].append(
-        _ensemble_top1([(d3d_config, d3d_dir), (rgb_config, rgb_dir)]))
+    for variant in _D3D.value:
+      config_name, row = D3D_VARIANTS[variant]
+      d3d_dir = os.path.join(root, f"d3d_{variant}_seed{seed}")
+      d3d_config, d3d = _run(f"(d) {row}, seed {seed}", config_name, d3d_dir, data_dir,
+                             seed, **{"teacher.checkpoint": teacher_dir})
+      results[variant].append(d3d["top1@1x1"])
+      results[f"{variant}+rgb"].append(
+          _ensemble_top1([(d3d_config, d3d_dir), (rgb_config, rgb_dir)]))
   print("\n(e) top-1 on the synthetic test split (1 clip x 1 crop per video)"
         + (f", mean +- std over seeds {','.join(_SEEDS.value)}" if len(_SEEDS.value) > 1 else ""))
-  print("| model                    | flow at test    | top-1 (%)      |")
-  print("|--------------------------|-----------------|----------------|")
+  print(f"| {'model':<32} | flow at test | top-1 (%)     | {'per seed':<18} |")
+  print(f"|{'-' * 34}|--------------|---------------|{'-' * 20}|")
   print(_row("flow teacher (S3D-G)", True, [teacher["top1@1x1"]]))
   print(_row("RGB baseline (S3D-G)", False, results["rgb"]))
-  print(_row("D3D (RGB student)", False, results["d3d"]))
-  print(_row("D3D + RGB ensemble", False, results["ensemble"]))
-  gain = (np.asarray(results["d3d"]) - np.asarray(results["rgb"])) * 100
-  print(f"\nD3D - RGB baseline per seed: {', '.join(f'{g:+.1f}' for g in gain)} points")
+  for variant in _D3D.value:
+    print(_row(D3D_VARIANTS[variant][1], False, results[variant]))
+  for variant in _D3D.value:
+    print(_row(f"{variant} D3D + RGB ensemble", False, results[f"{variant}+rgb"]))
+  print()
+  for variant in _D3D.value:
+    gain = (np.asarray(results[variant]) - np.asarray(results["rgb"])) * 100
+    print(f"{D3D_VARIANTS[variant][1]} - RGB baseline per seed: "
+          f"{', '.join(f'{g:+.1f}' for g in gain)} points")
   print(f"\nwall time {time.time() - start:.0f} s; runs in {root}")
 
 
