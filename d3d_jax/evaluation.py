@@ -5,7 +5,8 @@ per view (``num_test_clips`` temporal clips x ``num_test_crops`` spatial crops),
 ``video_index``, ``label`` and a ``mask`` that is False on padding rows. Each host adds
 its rows' softmax to a [num_videos, classes] table; the tables are summed across hosts,
 so every video counts exactly once however the views were split. Reported metrics:
-``top1@CxS``, ``top5@CxS`` and ``mean_class_accuracy@CxS`` (C clips x S crops), and
+``top1@CxS``, ``top5@CxS`` and ``mean_class_accuracy@CxS`` (C clips x S crops; C is
+``full`` for the whole-video protocol, ``input.eval_num_frames=0``), and
 per-class accuracy for a JSON file. An ensemble (D3D + S3D-G, RGB + flow late fusion)
 averages the members' softmax before the same bookkeeping.
 
@@ -35,7 +36,10 @@ from data_pipelines.dataset_info import dataset_info
 
 
 def views_suffix(input_config) -> str:
-  return f"@{input_config.num_test_clips}x{input_config.num_test_crops}"
+  """The eval protocol in metric names: ``@CxS`` (C clips of ``input.eval_num_frames``
+  frames x S crops) or ``@fullxS`` (each whole video, ``input.eval_num_frames=0``)."""
+  clips = "full" if input_config.eval_num_frames == 0 else input_config.num_test_clips
+  return f"@{clips}x{input_config.num_test_crops}"
 
 
 class VideoScores:

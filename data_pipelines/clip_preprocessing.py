@@ -50,6 +50,8 @@ class ClipOptions:
   hue: float
   num_test_clips: int
   num_test_crops: int
+  eval_num_frames: int | None = None
+  eval_max_frames: int = 250
   # Not a config field: False for sources whose frames may not be JPEG.
   check_jpeg_markers: bool = True
 
@@ -74,6 +76,14 @@ class ClipOptions:
   @property
   def num_views(self) -> int:
     return self.num_test_clips * self.num_test_crops
+
+  @property
+  def eval_frames(self) -> int:
+    """Frames of an eval view (input_config.eval_frames: 0 = eval_max_frames)."""
+    if self.eval_num_frames is None:
+      return self.num_frames
+    return self.eval_max_frames if self.eval_num_frames == 0 else (
+        self.eval_num_frames)
 
 
 def _marker_check(video: dict[str, tf.Tensor], modality: str,
@@ -189,12 +199,16 @@ def eval_views(video: dict[str, tf.Tensor], opts: ClipOptions,
                ) -> dict[str, tf.Tensor]:
   """All views of a video, view-major: {rgb?, flow?} [V, T, S, S, C], ok.
 
-  View v = clip * num_test_crops + crop; clips are evenly spaced in time,
-  crops are the centre square or start/centre/end along the long side.
+  View v = clip * num_test_crops + crop; clips of `opts.eval_frames` frames
+  are evenly spaced in time, crops are the centre square or start/centre/end
+  along the long side. The whole-video protocol (eval_num_frames=0) is the
+  one clip of eval_max_frames frames: the whole video, looped when shorter,
+  its centre when longer (input_config.py says why).
   """
   length = _num_usable_frames(video, opts)
-  indices = temporal_sampling.eval_indices(length, opts.num_frames,
-                                           opts.stride, opts.num_test_clips)
+  t = opts.eval_frames
+  indices = temporal_sampling.eval_indices(length, t, opts.stride,
+                                           opts.num_test_clips)
   frames, ok = decode_clip(video, tf.reshape(indices, [-1]), opts, policy)
   shape = tf.shape(frames)
   h, w = st.resized_size(shape[1], shape[2], opts.min_resize)
@@ -206,11 +220,10 @@ def eval_views(video: dict[str, tf.Tensor], opts: ClipOptions,
   s = opts.crop_size
   views = st.crop(frames, boxes, min_resize=opts.min_resize, out_size=s,
                   layout=layout)  # [crops, clips * T, S, S, C]
-  views = tf.reshape(views, [len(boxes), opts.num_test_clips,
-                             opts.num_frames, s, s, layout.num_channels])
-  views = tf.transpose(views, [1, 0, 2, 3, 4, 5])
-  views = tf.reshape(views, [opts.num_views, opts.num_frames, s, s,
+  views = tf.reshape(views, [len(boxes), opts.num_test_clips, t, s, s,
                              layout.num_channels])
+  views = tf.transpose(views, [1, 0, 2, 3, 4, 5])
+  views = tf.reshape(views, [opts.num_views, t, s, s, layout.num_channels])
   out = layout.split(st.to_model_range(views, layout))
   out['ok'] = ok
   return out

@@ -96,6 +96,29 @@ def get_input_config() -> ml_collections.ConfigDict:
   # Every view is one row of the eval batch; see make_eval_dataset.
   c.num_test_clips = 1
   c.num_test_crops = 1
+  # Frames per eval clip (taken every input.stride frames): None = num_frames;
+  # 0 = the WHOLE VIDEO in one convolutional pass, the I3D / S3D-G protocol
+  # (Carreira & Zisserman 2017, Sec. 3: the network is applied to the whole
+  # video with 224 centre crops and its predictions averaged; S3D-G follows
+  # I3D). With 0, num_test_clips must be 1 and every video becomes ONE view of
+  # eval_max_frames frames, because a jitted network needs a static shape and
+  # videos of different lengths cannot be stacked into one batch; so one shape
+  # is compiled once:
+  #   * a video of at most eval_max_frames frames is LOOPED to fill them (as
+  #     shorter training clips are, temporal_sampling.py), not padded: black
+  #     padding frames would be features the network never saw in training
+  #     and would enter the time mean of its logits; repeated real frames only
+  #     over-weight the start of the video;
+  #   * a longer video is cut to its centre eval_max_frames frames.
+  # Set eval_max_frames to the longest video of the split (Kinetics clips are
+  # at most 10 s, i.e. 250 frames at 25 fps) so that nothing is cut. No length
+  # needs to be a multiple of the network's total temporal stride (8 in I3D
+  # and S3D-G: conv1, MaxPool3d_4a, MaxPool3d_5a each stride 2 in time):
+  # 'SAME' padding rounds each stride up (250 frames -> 32 at Mixed_5c).
+  # Metric names carry the protocol: top1@CxS for C clips x S crops,
+  # top1@fullxS for the whole video (d3d_jax/evaluation.py views_suffix).
+  c.eval_num_frames = None
+  c.eval_max_frames = 250
 
   # --- Batching and performance ----------------------------------------------
   # GLOBAL batch sizes (clips in training, views in eval); each host gets
@@ -124,6 +147,19 @@ def get_input_config() -> ml_collections.ConfigDict:
   c.num_parallel_calls = -1
   c.cycle_length = 8
   return c
+
+
+def eval_frames(config: ml_collections.ConfigDict) -> int:
+  """Frames of every eval row: the clip length, or eval_max_frames (whole video)."""
+  frames = config.eval_num_frames
+  if frames is None:
+    return config.num_frames
+  return config.eval_max_frames if frames == 0 else frames
+
+
+def whole_video_eval(config: ml_collections.ConfigDict) -> bool:
+  """True when evaluation sees each whole video as one view (eval_num_frames=0)."""
+  return config.eval_num_frames == 0
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -156,6 +192,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.min_resize and config.min_resize < config.crop_size:
     bad('min_resize', f'({config.min_resize}) is smaller than '
         f'input.crop_size ({config.crop_size})')
+  eval_num_frames = config.eval_num_frames
+  if eval_num_frames is not None and eval_num_frames < 0:
+    bad('eval_num_frames', 'must be None (= input.num_frames), 0 (the whole '
+        f'video) or >= 1, got {eval_num_frames}')
+  if config.eval_max_frames < 1:
+    bad('eval_max_frames', f'must be >= 1, got {config.eval_max_frames}')
+  if eval_num_frames == 0 and config.num_test_clips != 1:
+    bad('num_test_clips', 'must be 1 with input.eval_num_frames=0 (the whole '
+        f'video is one clip), got {config.num_test_clips}')
   if config.num_test_crops not in (1, 3):
     bad('num_test_crops', f'must be 1 or 3, got {config.num_test_crops}')
   scales = tuple(config.multi_scale_crop_scales)

@@ -14,7 +14,9 @@ the temporal window, crop and flip.
 
 Evaluation batches (host rows R = input.eval_batch_size // process_count):
 one row per VIEW (input.num_test_clips x input.num_test_crops views per
-video, view-major within a video), with rgb / flow / label as above plus
+video, view-major within a video), with rgb / flow / label as above but
+T = input.eval_num_frames (None = num_frames; 0 = the whole video, one
+clip of input.eval_max_frames frames, see input_config.py), plus
   video_index int32 [R]  index of the video in the split (files in sorted
                          order, records in file order; same on every host)
   view_index  int32 [R]  clip * num_test_crops + crop
@@ -376,7 +378,7 @@ def make_eval_dataset(input_config: ml_collections.ConfigDict, *,
 
   rows = videos.dataset.map(to_rows, num_parallel_calls=_parallel(config),
                             deterministic=config.deterministic).unbatch()
-  s, t = config.crop_size, config.num_frames
+  s, t = config.crop_size, input_config_lib.eval_frames(config)
   channels = {'rgb': 3, 'flow': 2}
   padding = {m: tf.zeros([t, s, s, channels[m]], tf.float32)
              for m in opts.modalities}
