@@ -98,12 +98,14 @@ def get_input_config() -> ml_collections.ConfigDict:
   c.num_test_crops = 1
   # Frames per eval clip (taken every input.stride frames): None = num_frames;
   # 0 = the WHOLE VIDEO in one convolutional pass, the I3D / S3D-G protocol
-  # (Carreira & Zisserman 2017, Sec. 3: the network is applied to the whole
-  # video with 224 centre crops and its predictions averaged; S3D-G follows
-  # I3D). With 0, num_test_clips must be 1 and every video becomes ONE view of
+  # (Carreira & Zisserman 2017, "Quo Vadis", Implementation Details: at test
+  # time the network is applied convolutionally to the whole video with 224
+  # centre crops and its predictions averaged; D3D, Sec. 5, compares with
+  # S3D-G run "with identical settings to the published papers"). With 0,
+  # num_test_clips must be 1 and every video becomes ONE view of
   # eval_max_frames frames, because a jitted network needs a static shape and
-  # videos of different lengths cannot be stacked into one batch; so one shape
-  # is compiled once:
+  # videos of different lengths cannot be stacked into one batch; so one
+  # shape is compiled once:
   #   * a video of at most eval_max_frames frames is LOOPED to fill them (as
   #     shorter training clips are, temporal_sampling.py), not padded: black
   #     padding frames would be features the network never saw in training
