@@ -12,7 +12,6 @@
   `d3d_jax` format that `model.init_from` and `teacher.checkpoint` read.
 """
 
-import os
 import signal
 import threading
 from typing import Any, Optional
@@ -21,6 +20,7 @@ from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
+from data_pipelines import paths
 from d3d_jax.export import save_model_variables
 from d3d_jax.train_state import TrainState
 
@@ -32,7 +32,7 @@ class Checkpointer:
   """Saves and restores `TrainState`s under ``workdir/checkpoints``."""
 
   def __init__(self, workdir: str, config):
-    self.directory = os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR))
+    self.directory = paths.resolve(workdir) / CHECKPOINT_DIR
     self.manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(
@@ -72,7 +72,7 @@ def export_model(workdir: str, state: TrainState, metadata: dict[str, Any]) -> s
   """Writes the student network's variables to ``workdir/export`` (replacing it)."""
   params = jax.device_get(state.params["student"])
   batch_stats = jax.device_get(state.batch_stats["student"])
-  path = os.path.join(workdir, EXPORT_DIR)
+  path = str(paths.resolve(workdir) / EXPORT_DIR)
   save_model_variables(path, params, batch_stats, metadata=metadata, overwrite=True)
   logging.info("Exported the model's variables to %s", path)
   return path

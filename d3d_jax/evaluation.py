@@ -16,8 +16,6 @@ model or an ensemble; `evaluate_workdir` evaluates a finished run's export;
 """
 
 import dataclasses
-import json
-import os
 from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 import jax
@@ -31,7 +29,7 @@ from d3d_jax import sharding as sharding_lib
 from d3d_jax.checkpointing import EXPORT_DIR
 from d3d_jax.export import load_model_variables
 from d3d_jax.models import build_from_config
-from data_pipelines import input_pipeline
+from data_pipelines import atomic_file, input_pipeline, paths
 from data_pipelines.dataset_info import dataset_info
 
 
@@ -138,13 +136,10 @@ def evaluate(predict: Callable, batches: Iterable[Mapping[str, np.ndarray]], *,
 
 
 def write_per_class(workdir: str, name: str, per_class: Mapping[str, float]) -> str:
-  path = os.path.join(workdir, "eval", f"{name}_per_class_accuracy.json")
+  """Writes ``workdir/eval/{name}_per_class_accuracy.json`` (host 0, atomically)."""
+  path = str(paths.resolve(workdir) / "eval" / f"{name}_per_class_accuracy.json")
   if jax.process_index() == 0:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(dict(per_class), f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_file.write_json(path, dict(per_class))
   return path
 
 
@@ -178,7 +173,7 @@ def evaluate_workdir(config, workdir: str, export_dir: Optional[str] = None) -> 
   """Evaluates the exported model of `workdir` with the multi-view protocol."""
   info = dataset_info(config.input)
   mesh = sharding_lib.make_mesh(config.mesh)
-  member = load_member(export_dir or os.path.join(workdir, EXPORT_DIR), config.model,
+  member = load_member(export_dir or str(paths.resolve(workdir) / EXPORT_DIR), config.model,
                        info.num_classes, config.compute_dtype)
   metrics, per_class = evaluate_members([member], config, mesh, info)
   write_per_class(workdir, "model", per_class)

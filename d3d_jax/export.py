@@ -10,7 +10,6 @@ so an export says which `build_model` call rebuilds it. Orbax writes to a tempor
 directory and renames it when complete: a crash never leaves half an export.
 """
 
-import os
 from typing import Any, Mapping, Optional
 
 import flax.linen as nn
@@ -20,6 +19,8 @@ import orbax.checkpoint as ocp
 from flax import traverse_util
 from flax.core import frozen_dict
 
+from data_pipelines import paths
+
 
 def _host_copy(tree: Optional[Mapping[str, Any]]) -> dict[str, Any]:
   """Unboxed nested dicts of NumPy arrays (boxes, shardings and FrozenDicts dropped)."""
@@ -28,12 +29,13 @@ def _host_copy(tree: Optional[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _check_directory(path: str) -> str:
-  path = os.path.abspath(os.fspath(path))
-  if not os.path.isdir(path):
+  directory = paths.resolve(path)
+  path = str(directory)
+  if not directory.is_dir():
     raise FileNotFoundError(
         f"no d3d_jax checkpoint directory at {path!r} (one is written by "
         f"`python -m d3d_jax.convert` or by the trainer's export)")
-  if not os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
+  if not (directory / "_CHECKPOINT_METADATA").exists():
     raise ValueError(f"{path} is not an orbax checkpoint directory (no _CHECKPOINT_METADATA); "
                      f"for a published file, set the source format instead of 'd3d_jax'")
   return path
@@ -43,12 +45,13 @@ def save_model_variables(path: str, params: Mapping[str, Any],
                          batch_stats: Optional[Mapping[str, Any]] = None,
                          metadata: Optional[Mapping[str, Any]] = None,
                          overwrite: bool = False) -> str:
-  """Saves plain copies of `params` and `batch_stats`; returns the absolute path.
+  """Saves plain copies of `params` and `batch_stats`; returns the absolute path or URL.
 
   `metadata` must be JSON-serialisable.
   """
-  path = os.path.abspath(os.fspath(path))
-  if os.path.exists(path) and not overwrite:
+  directory = paths.resolve(path)
+  path = str(directory)
+  if directory.exists() and not overwrite:
     raise FileExistsError(f"{path} exists; pass overwrite=True (CLI --overwrite) to replace it")
   state = {"params": _host_copy(params), "batch_stats": _host_copy(batch_stats)}
   with ocp.StandardCheckpointer() as checkpointer:

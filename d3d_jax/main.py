@@ -38,8 +38,10 @@ def main(argv) -> None:
   tf_setup.hide_accelerators()
   _maybe_initialize_distributed()
   from d3d_jax import evaluation, trainer  # pylint: disable=g-import-not-at-top
-  config, workdir = _CONFIG.value, _WORKDIR.value
-  os.makedirs(workdir, exist_ok=True)
+  from data_pipelines import paths  # pylint: disable=g-import-not-at-top
+  config, workdir = _CONFIG.value, paths.resolve(_WORKDIR.value)
+  workdir.mkdir(parents=True, exist_ok=True)
+  workdir = str(workdir)
   if config.mode not in ("train", "eval", "train_and_eval"):
     raise ValueError(f"config.mode must be 'train', 'eval' or 'train_and_eval', "
                      f"got {config.mode!r}")

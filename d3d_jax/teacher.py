@@ -8,9 +8,9 @@ network is rebuilt from the `build_model` call stored in the export, so its opti
 must agree with that call, and every difference is reported by config key.
 """
 
-import os
-
 from absl import logging
+
+from data_pipelines import paths
 
 from d3d_jax.checkpointing import EXPORT_DIR
 from d3d_jax.export import load_metadata, load_model_variables
@@ -22,14 +22,14 @@ def teacher_export_dir(checkpoint: str) -> str:
   if not checkpoint:
     raise ValueError("teacher.checkpoint is empty, but the objective distills from a "
                      "teacher: set it to the workdir of a trained teacher run")
-  path = os.path.abspath(checkpoint)
-  if not os.path.exists(path):
+  path = paths.resolve(checkpoint)
+  if not path.exists():
     raise FileNotFoundError(f"teacher.checkpoint: {path} does not exist")
-  export = os.path.join(path, EXPORT_DIR)
-  if os.path.isdir(export):
-    return export
-  if os.path.exists(os.path.join(path, "_CHECKPOINT_METADATA")):
-    return path
+  export = path / EXPORT_DIR
+  if export.is_dir():
+    return str(export)
+  if (path / "_CHECKPOINT_METADATA").exists():
+    return str(path)
   raise FileNotFoundError(
       f"teacher.checkpoint: {path} holds no {EXPORT_DIR}/ (the trainer writes it when a "
       f"run finishes) and is not an export directory itself")

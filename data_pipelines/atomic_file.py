@@ -2,6 +2,9 @@
 
 Readers (and re-runs after a crash) only ever see a complete old file or a
 complete new one, never a half-written label map, manifest or status file.
+On an object store (``gs://``) a rename is a copy plus a delete, so the file is
+written directly: one object upload is atomic there (the object appears only once
+the upload completes, and replaces the old one in a single step).
 """
 
 from __future__ import annotations
@@ -11,11 +14,20 @@ import os
 import tempfile
 from typing import Any
 
+from etils import epath
 
-def write_text(path: str, text: str) -> None:
+from data_pipelines import paths
+
+
+def write_text(path: epath.PathLike, text: str) -> None:
   """Atomically replaces `path` with `text` (permissions follow the umask)."""
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
+  target = paths.resolve(path)
+  target.parent.mkdir(parents=True, exist_ok=True)
+  if paths.is_url(target):
+    target.write_text(text)  # A single-object upload: atomic.
+    return
+  path = os.fspath(target)
+  directory = os.path.dirname(path)
   fd, tmp = tempfile.mkstemp(dir=directory,
                              prefix='.' + os.path.basename(path) + '.tmp-')
   try:
@@ -31,6 +43,6 @@ def write_text(path: str, text: str) -> None:
     raise
 
 
-def write_json(path: str, obj: Any) -> None:
+def write_json(path: epath.PathLike, obj: Any) -> None:
   """Atomically writes `obj` as indented, key-sorted JSON."""
   write_text(path, json.dumps(obj, indent=2, sort_keys=True) + '\n')

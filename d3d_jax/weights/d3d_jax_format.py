@@ -4,12 +4,12 @@ Tensor names are 'params/<path>' and 'batch_stats/<path>'; the export's metadata
 the `build_model` call it fits.
 """
 
-import os
 from typing import Mapping
 
 import numpy as np
 from flax import traverse_util
 
+from data_pipelines import paths
 from d3d_jax.export import load_model_variables, save_model_variables
 from d3d_jax.weights import variable_trees
 from d3d_jax.weights.checkpoint_format import CheckpointFormat, Container, SourceTensor
@@ -25,7 +25,7 @@ def open_file(path: str) -> ArrayTensorFile:
   for collection, tree in zip(COLLECTIONS, (params, batch_stats)):
     arrays.update({f"{collection}/{name}": value
                    for name, value in variable_trees.flatten(tree).items()})
-  return ArrayTensorFile(os.path.abspath(os.fspath(path)), arrays)
+  return ArrayTensorFile(str(paths.resolve(path)), arrays)
 
 
 def write(path: str, tensors: Mapping[str, np.ndarray]) -> str:
