@@ -32,7 +32,9 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["d3d_jax*", "data_pipelines*", "configs*"]),
     install_requires=_RUNTIME,
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5", "tf-slim>=1.1"],
+        # gcp-storage-emulator + cryptography: the local GCS of tests/trainer/test_gcs_paths.py.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "tf-slim>=1.1", "gcp-storage-emulator>=2024.8",
+                 "cryptography>=42"],
         "tpu": ["jax[tpu]>=0.10"],
         "gpu": ["jax[cuda12]>=0.10"],
         # Importing PyTorch checkpoints directly (otherwise use .npz / .safetensors exports).
