@@ -11,7 +11,7 @@ ensemble (softmax average). Runtime: roughly 1.5-2 days on a TPU v4-64 slice (th
 pass per step).
 """
 
-from configs.kinetics400_common import get_kinetics400_config
+from configs.kinetics400_common import get_kinetics400_config, step_boundaries
 
 
 def get_config():
@@ -19,6 +19,6 @@ def get_config():
   c.objective.distill_weight = 1.0   # lambda, Sec. 5.3
   c.objective.ce_weight = 1.0
   c.total_steps = 140_000            # "We train the model for 140k steps"
-  c.schedule.boundaries = (105_000, 122_500)
+  c.schedule.boundaries = step_boundaries(c.total_steps)
   c.teacher.checkpoint = "gs://YOUR_BUCKET/workdirs/k400_s3dg_flow"
   return c

@@ -1,10 +1,10 @@
-r"""S3D-G RGB on Kinetics-400: the baseline row of D3D Table 1.
+r"""S3D-G RGB on Kinetics-400: the baseline row of D3D Tables 2 and 6.
 
   python -m d3d_jax.main --config=configs/kinetics400_s3dg_rgb.py \
       --workdir=gs://YOUR_BUCKET/workdirs/k400_s3dg_rgb \
       --config.input.data_dir=gs://YOUR_BUCKET/kinetics400_tfr
 
-Reproduces: D3D Table 2, "S3D-G RGB". Paper number: 74.0 top-1 on the reduced
+Reproduces: D3D Table 2, "S3D-G RGB" (= Table 6, "S3D-G"). Paper number: 74.0 top-1 on the reduced
 Kinetics-400 validation set (74.7 on the full set). Runtime: roughly a day on a TPU v4-64 slice.
 """
 

@@ -1,0 +1,21 @@
+r"""D3D Table 6, "D3D distilled at layer 4C": Eq. 2 on the Mixed_4c activations (per-element mean) instead of the logits. TEACHER = the flow S3D-G workdir.
+
+  python -m d3d_jax.main --config=configs/kinetics400_d3d_layer4c.py \
+      --workdir=gs://YOUR_BUCKET/workdirs/kinetics400_d3d_layer4c \
+      --config.input.data_dir=gs://YOUR_BUCKET/kinetics400_tfr \
+      --config.teacher.checkpoint=gs://YOUR_BUCKET/workdirs/TEACHER
+
+Reproduces: D3D (Stroud et al., WACV 2020) Table 6 (ablations, Sec. 5.6), row "D3D distilled at layer 4C".
+Paper number: 74.5 top-1 on the reduced Kinetics-400 validation set (D3D itself: 75.9).
+Everything else as configs/kinetics400_d3d.py (140k steps, lambda per Sec. 5.6).
+Runtime: roughly 1.5-2 days on a TPU v4-64 slice.
+"""
+
+from configs import kinetics400_d3d
+
+
+def get_config():
+  c = kinetics400_d3d.get_config()
+  c.objective.name = "feature"
+  c.objective.feature_weights = {"Mixed_4c": 1.0}  # lambda = 1 (Sec. 5.6)
+  return c
