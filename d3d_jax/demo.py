@@ -163,4 +163,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
+  tf_setup.quiet_tensorflow_logs()
   app.run(main)
