@@ -1,4 +1,5 @@
-"""Start from published weights: DeepMind I3D, slim S3D-G / D3D, torchvision S3D, pytorch-i3d.
+"""Start from published weights: DeepMind I3D, slim S3D-G / D3D, torchvision S3D, pytorch-i3d,
+and TF-slim's ImageNet Inception-v1 inflated into 3-D.
 
 * `import_checkpoint(format, path, params, batch_stats, exclude=(), scope=None)`: fill a
   model's variables from a file, with completeness checked both ways;
@@ -7,7 +8,7 @@
 * `export_checkpoint(format, path, params, batch_stats)`: the reverse, in reference names;
 * `FORMATS`: the registry; the CLI is ``python -m d3d_jax.convert``.
 
-See README_SECTION.md in this directory for the commands per published checkpoint.
+The commands per published checkpoint are in the repository README, "Pretrained weights".
 """
 
 from d3d_jax.weights.completeness import CheckpointMismatchError

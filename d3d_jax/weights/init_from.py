@@ -7,7 +7,7 @@ The trainer calls `load_init_from(config.model.init_from, params, batch_stats)` 
   export (``format='d3d_jax'``), or a published file (TF checkpoint prefix, .pt, .npz,
   .safetensors) with its source format;
 * ``format``: 'd3d_jax' (default) or one of 'deepmind_i3d', 'slim_s3dg',
-  'torchvision_s3d', 'pytorch_i3d';
+  'torchvision_s3d', 'pytorch_i3d', 'slim_inception_v1' (ImageNet, inflated);
 * ``exclude``: regexes of variable paths to keep at their initial values, e.g.
   ``('^Logits/',)`` when `num_classes` differs from the checkpoint's;
 * ``scope`` (optional): which network of a file holding several (e.g.
