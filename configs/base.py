@@ -11,6 +11,7 @@ locked: an override of a key that does not exist is an error naming the key.
 
 import ml_collections
 
+from d3d_jax.objectives import objective_config
 from data_pipelines import input_config
 
 
@@ -56,26 +57,10 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.teacher.model = model_config("s3dg", "flow")
 
   # ---- What is minimised (d3d_jax/objectives) ----
-  c.objective = ml_collections.ConfigDict()
-  # 'ce' | 'd3d_logits' | 'feature'.
-  c.objective.name = "ce"
-  # Weight of the cross-entropy action loss L_a (0 = the "without action loss" ablation).
-  c.objective.ce_weight = 1.0
-  c.objective.label_smoothing = 0.0
-  # lambda of D3D Eq. 1 for the logit distillation loss L_d.
-  c.objective.distill_weight = 1.0
-  # d3d_logits: z-score both logit vectors per clip before Eq. 2 (logit standardisation,
-  # Sun et al. CVPR 2024). False = the D3D paper's Eq. 2 on raw pre-softmax logits.
-  c.objective.standardize_logits = False
-  # How the squared error of Eq. 2 is reduced over the class vector (d3d_logits) or
-  # the T*H*W*C elements of an endpoint (feature), before the batch mean:
-  # 'mean' = per-element mean, the scale the paper's lambda values assume ("the scale
-  # of the distillation loss roughly matches that of the cross entropy loss", Sec. 5.6);
-  # 'sum' = summed over elements, K times 'mean' for a K-class head.
-  c.objective.reduction = "mean"
-  # 'feature' objective: endpoint name -> lambda (D3D Table 6: 2c, 4c at 1, 4f at 100,
-  # with reduction 'mean').
-  c.objective.feature_weights = ml_collections.ConfigDict({"Mixed_4f": 100.0})
+  # The objective's own section, with its paper's defaults: each objective's
+  # `default_config` documents its fields. Experiments replace it whole, e.g.
+  # c.objective = objective_config("d3d_logits"), then set the paper row's values.
+  c.objective = objective_config("ce")
 
   # ---- Optimisation ----
   c.total_steps = 1000
@@ -90,6 +75,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   # Never applied to BatchNorm parameters or biases.
   c.optimizer.weight_decay = 1e-7
   c.optimizer.grad_clip_norm = 0.0    # global-norm clipping; 0 = off
+  # Parameter groups: name -> d3d_jax.optimizers.group_config(pattern, lr_multiplier,
+  # frozen, optimizer, schedule); the first group whose regex matches a parameter path
+  # ('student/Mixed_4b/...', 'extra/<module>/...') takes it, the rest follow the
+  # sections above. E.g. heads at 10x the learning rate, or a frozen backbone.
+  c.optimizer.groups = ml_collections.ConfigDict()
   c.schedule = ml_collections.ConfigDict()
   c.schedule.name = "cosine"          # 'cosine' (with linear warmup) | 'step' | 'constant'
   c.schedule.base_lr = 0.1

@@ -28,6 +28,7 @@ Data: Kinetics-400 TFRecords with TV-L1 flow written by
 import ml_collections
 
 from configs.base import get_base_config
+from d3d_jax.objectives import objective_config
 
 KINETICS400_DATA_DIR = "gs://YOUR_BUCKET/kinetics400_tfr"
 # `python -m d3d_jax.convert --from=slim_inception_v1 ...` (README, "Pretrained weights").
@@ -76,7 +77,7 @@ def get_kinetics400_config(modality: str, objective: str) -> ml_collections.Conf
   c.teacher.model.modality = "flow"
   c.teacher.model.options = ml_collections.ConfigDict(dict(dtype="bfloat16"))
 
-  c.objective.name = objective
+  c.objective = objective_config(objective)
   c.compute_dtype = "bfloat16"
   c.total_steps = 80_000
   c.optimizer.name = "sgd"

@@ -12,10 +12,11 @@ Runtime: roughly 1.5-2 days on a TPU v4-64 slice.
 """
 
 from configs import kinetics400_d3d
+from d3d_jax.objectives import objective_config
 
 
 def get_config():
   c = kinetics400_d3d.get_config()
-  c.objective.name = "feature"
+  c.objective = objective_config("feature")
   c.objective.feature_weights = {"Conv3d_2c_3x3": 1.0}  # lambda = 1 (Sec. 5.6)
   return c

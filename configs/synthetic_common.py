@@ -9,6 +9,7 @@ network must learn it from frame differences, which is what distillation helps w
 import ml_collections
 
 from configs.base import get_base_config
+from d3d_jax.objectives import objective_config
 
 # Where the demo writes the dataset (python -m data_pipelines.synthetic --output_dir=...).
 DEFAULT_DATA_DIR = "/tmp/d3d_jax/synthetic_motion"
@@ -54,7 +55,7 @@ def get_synthetic_config(modality: str, objective: str) -> ml_collections.Config
   c.teacher.model.modality = "flow"
   c.teacher.model.options = ml_collections.ConfigDict(c.model.options.to_dict())
 
-  c.objective.name = objective
+  c.objective = objective_config(objective)
   c.total_steps = 600
   c.optimizer.name = "adam"
   c.optimizer.weight_decay = 0.0

@@ -11,8 +11,9 @@ class TrainState:
   """step, trainable params, BatchNorm statistics, optimiser state and the RNG key.
 
   ``params`` and ``batch_stats`` hold ``{'student': <network variables>}`` plus, for
-  objectives with extra trainable modules, ``{'extra': {name: ...}}``. The frozen
-  teacher is passed to the train step separately and never stored here.
+  objectives with extra trainable modules, ``{'extra': {name: ...}}``. ``opt_state``
+  maps each phase's name to its optimiser's state. The frozen teacher is passed to
+  the train step separately and never stored here.
   """
 
   step: jax.Array
@@ -20,6 +21,8 @@ class TrainState:
   batch_stats: Any
   opt_state: Any
   rng: jax.Array
+  # The index of the objective phase the next step runs in (`objectives.Phase`).
+  phase: jax.Array
 
   def to_checkpoint(self) -> dict[str, Any]:
     """A plain nested dict (optax namedtuples become dicts) for orbax."""

@@ -25,7 +25,7 @@ import optax
 from d3d_jax import checkpointing, evaluation, optimizers
 from d3d_jax import sharding as sharding_lib
 from d3d_jax.models import INPUT_CHANNELS, build_call, build_from_config
-from d3d_jax.objectives import ModelOutputs, build_objective, total_loss
+from d3d_jax.objectives import ModelOutputs, build_objective, phase_at, total_loss
 from d3d_jax.teacher import load_teacher
 from d3d_jax.weights import load_init_from
 from d3d_jax.train_state import TrainState
@@ -46,8 +46,12 @@ class Experiment:
   teacher: Optional[nn.Module]
   teacher_variables: Any
   objective: Any
+  phases: tuple
   schedule: optax.Schedule
-  tx: optax.GradientTransformation
+  txs: dict  # phase name -> the phase's optimiser
+
+  def init_opt_state(self, params):
+    return {name: tx.init(params) for name, tx in self.txs.items()}
 
 
 def _check_modalities(config, available) -> None:
@@ -80,12 +84,32 @@ def build_experiment_for_classes(config, workdir: str, num_classes: int,
   teacher, teacher_variables = None, None
   if objective.needs_teacher:
     teacher, teacher_variables = load_teacher(config, num_classes)
-  schedule = optimizers.learning_rate_schedule(config.schedule, config.total_steps)
+  phases = check_phases(objective.phases(), config.optimizer.groups)
+  groups = config.optimizer.groups
+  labels = lambda params: optimizers.parameter_labels(params, groups)
+  txs = {phase.name: optimizers.build_phase_optimizer(
+      config, labels, optimizers.frozen_groups(groups, phase.frozen)) for phase in phases}
   return Experiment(
       config=config, workdir=workdir, mesh=sharding_lib.make_mesh(config.mesh),
       num_classes=num_classes, class_names=class_names, student=student,
       teacher=teacher, teacher_variables=teacher_variables, objective=objective,
-      schedule=schedule, tx=optimizers.build_optimizer(config.optimizer, schedule))
+      phases=phases,
+      schedule=optimizers.learning_rate_schedule(config.schedule, config.total_steps),
+      txs=txs)
+
+
+def check_phases(phases, groups) -> tuple:
+  """The objective's phases, checked: unique names, positive lengths when several,
+  frozen groups that exist."""
+  names = [p.name for p in phases]
+  if not phases or len(set(names)) != len(names):
+    raise ValueError(f"an objective needs phases with distinct names, got {names}")
+  if len(phases) > 1 and any(p.steps <= 0 for p in phases):
+    raise ValueError(f"phases {names} repeat in order, so each needs steps > 0: "
+                     f"{[(p.name, p.steps) for p in phases]}")
+  for phase in phases:
+    optimizers.frozen_groups(groups, phase.frozen)
+  return tuple(phases)
 
 
 # ---------------------------------------------------------------------------------------
@@ -114,7 +138,8 @@ def _init_state_fn(exp: Experiment):
           name: nn.unbox(module.init(jax.random.fold_in(extra_rng, i), outputs))["params"]
           for i, (name, module) in enumerate(sorted(extras.items()))}
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
-                      opt_state=exp.tx.init(params), rng=train_rng)
+                      opt_state=exp.init_opt_state(params), rng=train_rng,
+                      phase=jnp.zeros((), jnp.int32))
 
   return init
 
@@ -128,15 +153,24 @@ def create_state(exp: Experiment, checkpointer: Optional[checkpointing.Checkpoin
   shardings = sharding_lib.state_shardings(abstract, exp.mesh, config.fsdp,
                                            config.fsdp_min_size)
   if checkpointer is not None and checkpointer.latest_step() is not None:
-    return checkpointer.restore_latest(abstract, shardings), shardings
+    state = checkpointer.restore_latest(abstract, shardings)
+    step, phase = int(jax.device_get(state.step)), int(jax.device_get(state.phase))
+    if phase != phase_at(exp.phases, step):
+      raise ValueError(
+          f"the checkpoint at step {step} is in phase {exp.phases[phase].name!r}, but the "
+          f"objective's phases {[(p.name, p.steps) for p in exp.phases]} put step {step} in "
+          f"{exp.phases[phase_at(exp.phases, step)].name!r}: the phases changed since it "
+          f"was written")
+    return state, shardings
   with exp.mesh:
     state = jax.jit(init, out_shardings=shardings)(rng)
   if config.model.init_from.path:
     params, stats = load_init_from(config.model.init_from, jax.device_get(
-        state.params["student"]), jax.device_get(state.batch_stats["student"]))
+        state.params["student"]), jax.device_get(state.batch_stats["student"]),
+        new_modules=exp.student.new_modules())
     state = state.replace(params=dict(state.params, student=params),
                           batch_stats=dict(state.batch_stats, student=stats))
-    state = state.replace(opt_state=exp.tx.init(state.params))
+    state = state.replace(opt_state=exp.init_opt_state(state.params))
     state = jax.device_put(state, shardings)
   return state, shardings
 
@@ -145,12 +179,31 @@ def create_state(exp: Experiment, checkpointer: Optional[checkpointing.Checkpoin
 # The train step.
 
 
-def make_train_step(exp: Experiment, shardings):
+def _phase_of_step(phases, step):
+  """`phase_at` on a traced step: the index of the phase step `step` is in."""
+  if len(phases) == 1:
+    return jnp.zeros((), jnp.int32)
+  ends = np.cumsum([p.steps for p in phases])
+  return jnp.searchsorted(jnp.asarray(ends), step % int(ends[-1]), side="right").astype(
+      jnp.int32)
+
+
+def make_train_step(exp: Experiment, shardings, phase_index: int = 0):
+  """The jitted train step of phase `phase_index`: frozen groups get no gradient, no
+  update and inference-mode BatchNorm; only the phase's loss terms are minimised."""
   config = exp.config
   student_modality = config.model.modality
   teacher_modality = config.teacher.model.modality
-  objective, student, teacher = exp.objective, exp.student, exp.teacher
+  objective, teacher = exp.objective, exp.teacher
+  phase = exp.phases[phase_index]
   extras = objective.extra_modules()
+  labels = optimizers.parameter_labels(shardings.params, config.optimizer.groups)
+  frozen = optimizers.frozen_groups(config.optimizer.groups, phase.frozen)
+  frozen_mask = optimizers.frozen_mask(labels, frozen)
+  norms = optimizers.frozen_norms(labels, frozen)
+  student = exp.student if not norms else exp.student.clone(
+      options=dataclasses.replace(exp.student.options, frozen_norms=norms))
+  tx = exp.txs[phase.name]
 
   def train_step(state: TrainState, teacher_variables, batch):
     rng = jax.random.fold_in(state.rng, state.step)
@@ -161,6 +214,9 @@ def make_train_step(exp: Experiment, shardings):
       teacher_out = jax.lax.stop_gradient(ModelOutputs(t_logits, t_endpoints))
 
     def loss_fn(params):
+      params = jax.tree_util.tree_map(
+          lambda p, is_frozen: jax.lax.stop_gradient(p) if is_frozen else p,
+          params, frozen_mask)
       (logits, endpoints), updates = student.apply(
           {"params": params["student"], "batch_stats": state.batch_stats["student"]},
           batch[student_modality], train=True, mutable=["batch_stats"],
@@ -170,11 +226,17 @@ def make_train_step(exp: Experiment, shardings):
                                   rngs={"dropout": jax.random.fold_in(rng, 1)}, **kwargs)
       terms = objective.loss_terms(ModelOutputs(logits, endpoints), teacher_out, batch,
                                    apply_extra if extras else None)
+      if phase.terms is not None:
+        missing = set(phase.terms) - set(terms)
+        if missing:
+          raise ValueError(f"phase {phase.name!r} minimises {sorted(missing)}, which the "
+                           f"objective does not compute (terms: {sorted(terms)})")
+        terms = {name: terms[name] for name in phase.terms}
       return total_loss(terms), (terms, updates["batch_stats"], logits)
 
     (loss, (terms, new_stats, logits)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(state.params)
-    updates, opt_state = exp.tx.update(grads, state.opt_state, state.params)
+    updates, phase_opt_state = tx.update(grads, state.opt_state[phase.name], state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {
         "loss": loss,
@@ -186,8 +248,11 @@ def make_train_step(exp: Experiment, shardings):
     if teacher_out is not None:
       metrics["teacher/top1"] = jnp.mean(
           jnp.argmax(teacher_out.logits, -1) == batch["label"])
-    new_state = state.replace(step=state.step + 1, params=params, opt_state=opt_state,
-                              batch_stats=dict(state.batch_stats, student=new_stats))
+    new_state = state.replace(
+        step=state.step + 1, params=params,
+        opt_state=dict(state.opt_state, **{phase.name: phase_opt_state}),
+        batch_stats=dict(state.batch_stats, student=new_stats),
+        phase=_phase_of_step(exp.phases, state.step + 1))
     return new_state, metrics
 
   replicated = sharding_lib.replicated(exp.mesh)
@@ -223,7 +288,7 @@ def train(config, workdir: str) -> TrainState:
     parameter_overview.log_parameter_overview(state.params["student"])
     writer.write_hparams({k: v for k, v in traverse_util.flatten_dict(
         config.to_dict(), sep=".").items() if isinstance(v, (int, float, str, bool))})
-  train_step = make_train_step(exp, shardings)
+  train_steps = {}  # phase index -> its jitted step, compiled when first needed
   teacher_variables = (jax.device_put(exp.teacher_variables,
                                       sharding_lib.replicated(exp.mesh))
                        if exp.teacher is not None else None)
@@ -235,8 +300,11 @@ def train(config, workdir: str) -> TrainState:
   with checkpointing.PreemptionFlag() as preempted:
     while step < config.total_steps:
       batch = sharding_lib.global_batch(next(batches), exp.mesh)
+      phase = phase_at(exp.phases, step)
+      if phase not in train_steps:
+        train_steps[phase] = make_train_step(exp, shardings, phase)
       with exp.mesh, sharding_lib.logical_rules():
-        state, metrics = train_step(state, teacher_variables, batch)
+        state, metrics = train_steps[phase](state, teacher_variables, batch)
       step += 1
       report(step)
       if step % config.log_every_steps == 0 or step == config.total_steps:

@@ -40,7 +40,10 @@ def test_config_builds_its_networks_objective_and_optimiser(name):
         lambda: model.apply(model.init(jax.random.PRNGKey(0), clip), clip))
     assert logits.shape == (1, num_classes)
   schedule = optimizers.learning_rate_schedule(config.schedule, config.total_steps)
-  optimizers.build_optimizer(config.optimizer, schedule)
+  labels = lambda params: optimizers.parameter_labels(params, config.optimizer.groups)
+  for phase in objective.phases():
+    optimizers.build_phase_optimizer(
+        config, labels, optimizers.frozen_groups(config.optimizer.groups, phase.frozen))
   assert float(schedule(config.total_steps // 2)) > 0
 
 

@@ -13,11 +13,12 @@ self-gated before the concat. The max pool keeps its 3x3x3 window in every varia
 as in slim's `s3dg_base`.
 """
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from d3d_jax.models.block_modules import get_block_module
 from d3d_jax.models.pooling import max_pool_3d
 from d3d_jax.models.units import ConvOptions, ConvUnit
 
@@ -83,7 +84,13 @@ class InceptionBranch(nn.Module):
 
 
 class InceptionBlock(nn.Module):
-  """An Inception-v1 block; parameters live under ``Branch_i/Conv3d_0x_...``."""
+  """An Inception-v1 block; parameters live under ``Branch_i/Conv3d_0x_...``.
+
+  With `block_module` (a name of `block_modules.BLOCK_MODULES`, options as
+  ``(key, value)`` pairs) that module runs on the block's input or output, with its
+  parameters under ``<scope>/``. Returns ``(output, maps)``: the module's named
+  tensors (empty without one).
+  """
 
   channels: InceptionChannels
   temporal_kernel_size: int = 3
@@ -92,9 +99,24 @@ class InceptionBlock(nn.Module):
   gating: bool = False
   gate_bias: bool = False
   options: ConvOptions = ConvOptions()
+  block_module: Optional[str] = None
+  block_module_options: tuple = ()
 
   @nn.compact
   def __call__(self, x, train: bool):
+    maps = {}
+    module = None
+    if self.block_module is not None:
+      cls = get_block_module(self.block_module)
+      module = cls(**dict(self.block_module_options), name=cls.scope)
+    if module is not None and module.position == "input":
+      x, maps = module(x, train)
+    x = self._branches(x, train)
+    if module is not None and module.position == "output":
+      x, maps = module(x, train)
+    return x, {f"{module.scope}/{k}": v for k, v in maps.items()} if module else {}
+
+  def _branches(self, x, train: bool):
     c, t = self.channels, self.temporal_kernel_size
     branches = (
         ((("Conv3d_0a_1x1", c.branch_0, (1, 1, 1)),), False),

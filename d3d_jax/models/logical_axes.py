@@ -11,6 +11,14 @@ assumes a device count.
 import flax.linen as nn
 
 ACTIVATION_AXES = ("batch", "time", "height", "width", "channels")
+# Endpoints of other ranks: attention maps [B, T, H, W], per-time logits [B, T, K],
+# pooled features or logits [B, K].
+ENDPOINT_AXES = {
+    5: ACTIVATION_AXES,
+    4: ("batch", "time", "height", "width"),
+    3: ("batch", "time", "channels"),
+    2: ("batch", "channels"),
+}
 KERNEL_AXES = ("conv_time", "conv_height", "conv_width", "conv_in", "conv_out")
 DENSE_AXES = ("conv_in", "conv_out")
 NORM_AXES = ("channels_param",)
@@ -25,5 +33,8 @@ DATA_PARALLEL_RULES = (
 
 
 def constrain_activation(x):
-  """Annotates an NTHWC activation so the batch axis follows the sharding rules."""
-  return nn.with_logical_constraint(x, ACTIVATION_AXES)
+  """Annotates an endpoint (NTHWC, or any rank of `ENDPOINT_AXES`) so its batch axis
+  follows the sharding rules."""
+  if x.ndim not in ENDPOINT_AXES:
+    raise ValueError(f"no logical axes for an endpoint of rank {x.ndim}, shape {x.shape}")
+  return nn.with_logical_constraint(x, ENDPOINT_AXES[x.ndim])

@@ -29,8 +29,9 @@ from d3d_jax.models.units import ConvOptions
 INPUT_CHANNELS = {"rgb": 3, "flow": 2}
 # Options that change how a network computes, not which variables it has or what it
 # computes in eval mode: a teacher or evaluation may set them apart from the export's.
-# (bn_group_size only picks which clips share BatchNorm statistics in training.)
-COMPUTE_OPTIONS = ("dtype", "lowering", "bn_group_size")
+# (bn_group_size only picks which clips share BatchNorm statistics in training;
+# frozen_norms, set by the trainer, which layers keep theirs.)
+COMPUTE_OPTIONS = ("dtype", "lowering", "bn_group_size", "frozen_norms")
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 

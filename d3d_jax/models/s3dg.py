@@ -33,7 +33,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from d3d_jax.models import logical_axes
+from d3d_jax.models import attention, logical_axes
+from d3d_jax.models.block_modules import get_block_module
 from d3d_jax.models.conv3d import Conv3D
 from d3d_jax.models.inception import INCEPTION_V1_CHANNELS, InceptionBlock
 from d3d_jax.models.pooling import clipped_avg_pool_3d, max_pool_3d
@@ -93,6 +94,14 @@ class S3DG(nn.Module):
       logits head pools whatever it is. 'Mixed_5c' is the full network; an earlier
       one gives a shallow network for quick experiments and fast-compiling tests.
     dropout_rate: dropout before the logits conv, active only when ``train=True``.
+    head: 'logits' (the plain average-pool head) or an attention head of
+      `d3d_jax.models.attention` ('soft_atten', 'soft_res', 'prob_atten',
+      'prob_distill'), which predicts its maps from `attention_source` and pools the
+      final endpoint; gumbel_temperature / gumbel_eps / gumbel_per_channel set the
+      training-time samples of the probabilistic heads.
+    block_module: a name of `d3d_jax.models.block_modules.BLOCK_MODULES` to run inside
+      the Inception blocks `block_module_blocks` (empty: every one), built with
+      `block_module_options` (a mapping or ``(key, value)`` pairs).
     options: padding ('SAME' | 'symmetric'), conv lowering, BN and dtype conventions.
   """
 
@@ -110,10 +119,42 @@ class S3DG(nn.Module):
   min_depth: int = 16
   dropout_rate: float = 0.2
   final_endpoint: str = "Mixed_5c"
+  head: str = "logits"
+  attention_source: str = "Mixed_4f"
+  gumbel_temperature: float = 2.0
+  gumbel_eps: float = 1e-6
+  gumbel_per_channel: bool = True
+  block_module: Optional[str] = None
+  block_module_blocks: tuple = ()
+  block_module_options: tuple = ()
   options: ConvOptions = ConvOptions()
 
   def depth(self, channels: int) -> int:
     return max(int(channels * self.depth_multiplier), self.min_depth)
+
+  def _block_module_blocks(self) -> tuple:
+    if self.block_module is None:
+      return ()
+    blocks = tuple(self.block_module_blocks) or tuple(
+        b for b in CONV_BLOCKS if b.startswith("Mixed_"))
+    for block in blocks:
+      if block not in CONV_BLOCKS or not block.startswith("Mixed_"):
+        raise ValueError(f"block_module_blocks: {block!r} is not an Inception block of "
+                         f"{CONV_BLOCKS[1:]}")
+    return blocks
+
+  def new_modules(self) -> tuple[str, ...]:
+    """Regexes of the parameter paths that published backbone checkpoints lack.
+
+    The attention heads' maps (and Prob-Distill's two classifiers) and block modules
+    with parameters: `model.init_from` leaves exactly these at their initial values
+    when the file does not have them (and loads them when it does).
+    """
+    modules = list(attention.NEW_MODULES[self.head])
+    if self.block_module is not None and get_block_module(self.block_module).new_parameters:
+      scope = get_block_module(self.block_module).scope
+      modules += [f"^{block}/{scope}/" for block in self._block_module_blocks()]
+    return tuple(modules)
 
   @nn.compact
   def __call__(self, x, train: bool = False) -> tuple[jax.Array, dict[str, Any]]:
@@ -124,6 +165,14 @@ class S3DG(nn.Module):
     if self.final_endpoint not in BACKBONE_ENDPOINTS:
       raise ValueError(f"final_endpoint must be one of {BACKBONE_ENDPOINTS}, "
                        f"got {self.final_endpoint!r}")
+    attention.check_head(self.head)
+    if self.head != "logits" and (
+        self.attention_source not in BACKBONE_ENDPOINTS or
+        BACKBONE_ENDPOINTS.index(self.attention_source) >
+        BACKBONE_ENDPOINTS.index(self.final_endpoint)):
+      raise ValueError(f"attention_source must be a backbone endpoint up to final_endpoint "
+                       f"{self.final_endpoint!r}, got {self.attention_source!r}")
+    module_blocks = self._block_module_blocks()
     temporal_blocks = _block_range(self.temporal_conv_startat, self.temporal_conv_endat,
                                    "temporal_conv")
     gated_blocks = _block_range(self.gating_startat, None, "gating")
@@ -156,7 +205,13 @@ class S3DG(nn.Module):
       if name == "Conv3d_2c_3x3":
         return record(name, ConvUnit(self.depth(192), (t, 3, 3), **common)(x, train))
       channels = INCEPTION_V1_CHANNELS[name].scaled(self.depth)
-      return record(name, InceptionBlock(channels, t, **common)(x, train))
+      if name in module_blocks:
+        common.update(block_module=self.block_module,
+                      block_module_options=_pairs(self.block_module_options))
+      x, maps = InceptionBlock(channels, t, **common)(x, train)
+      for key, value in maps.items():
+        record(f"{name}/{key}", value)
+      return record(name, x)
 
     layers = [("MaxPool3d_2a_3x3", pool), ("Conv3d_2b_1x1", conv_1x1),
               ("Conv3d_2c_3x3", conv_block), ("MaxPool3d_3a_3x3", pool),
@@ -169,13 +224,30 @@ class S3DG(nn.Module):
         break
       x = layer(name, x)
 
-    logits_per_time = LogitsHead(self.num_classes, self.dropout_rate, o, name="Logits")(
-        x, train)
+    if self.head == "logits":
+      logits_per_time = LogitsHead(self.num_classes, self.dropout_rate, o, name="Logits")(
+          x, train)
+      logits = jnp.mean(logits_per_time, axis=1)
+    else:
+      probabilistic_train = train and self.head in ("prob_atten", "prob_distill")
+      logits_per_time, logits, maps = attention.attention_head(
+          self.head, endpoints[self.attention_source], x, num_classes=self.num_classes,
+          dropout_rate=self.dropout_rate, options=o, train=train,
+          rng=self.make_rng("dropout") if probabilistic_train else None,
+          temperature=self.gumbel_temperature, eps=self.gumbel_eps,
+          per_channel_noise=self.gumbel_per_channel)
+      for key, value in maps.items():
+        record(key, value)
     endpoints["Logits_per_time"] = logits_per_time
-    logits = jnp.mean(logits_per_time, axis=1)
     endpoints["Logits"] = logits
     endpoints["Predictions"] = jax.nn.softmax(logits, axis=-1)
     return logits, endpoints
+
+
+def _pairs(options) -> tuple:
+  """A mapping or ``(key, value)`` pairs as sorted pairs (hashable module attributes)."""
+  items = options.items() if hasattr(options, "items") else options
+  return tuple(sorted((str(k), v) for k, v in items))
 
 
 class LogitsHead(nn.Module):

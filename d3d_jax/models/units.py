@@ -43,6 +43,9 @@ class ConvOptions:
   bn_group_size: int = 0
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+  # Paths of BatchNorm layers that run in inference mode even in training (their
+  # parameters are frozen; set by the trainer, never stored in an export).
+  frozen_norms: tuple = ()
 
 
 def identity_temporal_init(key, shape, dtype=jnp.float32):
@@ -174,6 +177,10 @@ class ConvUnit(nn.Module):
     return Conv3D(self.features, kernel_size, strides, padding=o.padding, lowering=o.lowering,
                   dtype=o.dtype, param_dtype=o.param_dtype, name=name, **kwargs)
 
+  def _norm_trains(self, train: bool, name: str) -> bool:
+    """Training-mode BatchNorm unless the layer is one of `options.frozen_norms`."""
+    return train and "/".join(self.path + (name,)) not in self.options.frozen_norms
+
   @nn.compact
   def __call__(self, x, train: bool):
     kt, kh, kw = self.kernel_size
@@ -182,7 +189,7 @@ class ConvUnit(nn.Module):
     first_kernel, first_strides = ((1, kh, kw), (1, sh, sw)) if split else (
         tuple(self.kernel_size), tuple(self.strides))
     x = self._conv(first_kernel, first_strides, "conv")(x)
-    x = nn.relu(batch_norm(self.options, train, "bn")(x))
+    x = nn.relu(batch_norm(self.options, self._norm_trains(train, "bn"), "bn")(x))
     if split:
       if self.temporal_norm not in ("bias", "batch_norm"):
         raise ValueError(
@@ -191,7 +198,8 @@ class ConvUnit(nn.Module):
       x = self._conv((kt, 1, 1), (st, 1, 1), "temporal", use_bias=use_bias,
                      kernel_init=identity_temporal_init)(x)
       if not use_bias:
-        x = batch_norm(self.options, train, "temporal_bn")(x)
+        x = batch_norm(self.options, self._norm_trains(train, "temporal_bn"),
+                       "temporal_bn")(x)
       x = nn.relu(x)
     if self.gating:
       x = SelfGating(self.gate_bias, self.options.dtype, self.options.param_dtype,

@@ -5,21 +5,30 @@ teacher's outputs (or None), the batch and its config section, and returns named
 terms; the trainer minimises their weighted sum and logs each term. Methods that need
 more than a loss plug in through the other hooks:
 
-* `extra_modules`: student-side modules with their own parameters (attention heads,
-  W3 blocks, a CVAE, flow decoders). The trainer initialises them, keeps their
-  parameters in ``params['extra'][name]`` beside ``params['student']`` and passes the
-  bound modules to `loss_terms` (``extra.apply``), so their outputs can enter losses.
-* Alternating optimisers (generative KD's CVAE stage vs its attention stage) are the
-  next hook to add: per-group optax transforms chosen on the host by step.
+* `default_config`: the objective's own config section (``config.objective``) with the
+  paper's defaults; a config holds exactly the keys of its objective's section, so a
+  ``ce`` run carries no distillation knobs and a misspelt key is an error.
+* `extra_modules`: training-only modules with their own parameters (a CVAE, flow
+  decoders, connectors). The trainer initialises them, keeps their parameters in
+  ``params['extra'][name]`` beside ``params['student']`` and passes a function that
+  applies them to `loss_terms`, so their outputs can enter losses. Modules used at
+  test time (attention heads, in-block modules) belong to the model instead.
+* `phases`: what trains when. Each `Phase` names the optimizer parameter groups it
+  freezes (``config.optimizer.groups``) and the loss terms it minimises, for a number of
+  steps; phases repeat in order (generative KD alternates two). The trainer compiles
+  one step per phase and checkpoints the phase it is in.
 * `needs_teacher`: the trainer loads `config.teacher` (any workdir of this codebase,
   so a second stage can take a first-stage checkpoint as its teacher: W3).
 """
 
 from typing import Any, Callable, Mapping, Optional
 
+import dataclasses
+
 import flax
 import flax.linen as nn
 import jax
+import ml_collections
 
 
 @flax.struct.dataclass
@@ -38,16 +47,51 @@ class LossTerm:
   weight: float = flax.struct.field(pytree_node=False, default=1.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Phase:
+  """A stretch of training: `steps` steps (0: all of them; only for a lone phase) in
+  which the optimizer groups `frozen` do not train and only the loss terms `terms`
+  (None: all) are minimised. Frozen groups get no update, no weight decay, and their
+  BatchNorm layers run in inference mode."""
+
+  name: str
+  steps: int = 0
+  frozen: tuple[str, ...] = ()
+  terms: Optional[tuple[str, ...]] = None
+
+
+def phase_at(phases: tuple[Phase, ...], step: int) -> int:
+  """The index of the phase that step `step` (0-based) is in; phases repeat in order."""
+  if len(phases) == 1:
+    return 0
+  cycle = sum(p.steps for p in phases)
+  position = step % cycle
+  for index, phase in enumerate(phases):
+    if position < phase.steps:
+      return index
+    position -= phase.steps
+  raise AssertionError("unreachable")
+
+
 class Objective:
-  """Base class: cross-entropy-free, teacher-free, no extra modules."""
+  """Base class: cross-entropy-free, teacher-free, no extra modules, one phase."""
 
   needs_teacher: bool = False
 
   def __init__(self, config):
     self.config = config
 
+  @classmethod
+  def default_config(cls) -> ml_collections.ConfigDict:
+    """The objective's config section with the paper's defaults (``name`` set by the
+    registry)."""
+    return ml_collections.ConfigDict()
+
   def extra_modules(self) -> dict[str, nn.Module]:
     return {}
+
+  def phases(self) -> tuple[Phase, ...]:
+    return (Phase("train"),)
 
   def loss_terms(self, student: ModelOutputs, teacher: Optional[ModelOutputs],
                  batch: Mapping[str, jax.Array], extra: Callable[..., Any] | None = None,

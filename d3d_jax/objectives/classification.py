@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
 from d3d_jax.objectives.base import LossTerm, ModelOutputs, Objective
@@ -16,8 +17,21 @@ def cross_entropy(logits, labels, label_smoothing: float = 0.0):
   return jnp.mean(optax.softmax_cross_entropy(logits.astype(jnp.float32), targets))
 
 
+def classification_config() -> ml_collections.ConfigDict:
+  """The action-loss knobs every objective here has."""
+  c = ml_collections.ConfigDict()
+  # Weight of the cross-entropy action loss L_a (0 = D3D's "without action loss" ablation).
+  c.ce_weight = 1.0
+  c.label_smoothing = 0.0
+  return c
+
+
 class CrossEntropy(Objective):
   """``ce``: L = L_a, the plain supervised objective (flow teacher, RGB baseline)."""
+
+  @classmethod
+  def default_config(cls):
+    return classification_config()
 
   def loss_terms(self, student: ModelOutputs, teacher, batch, extra=None):
     del teacher, extra

@@ -27,11 +27,12 @@ the default.
 
 import jax
 import jax.numpy as jnp
-
-REDUCTIONS = ("mean", "sum")
+import ml_collections
 
 from d3d_jax.objectives.base import LossTerm, ModelOutputs, Objective
-from d3d_jax.objectives.classification import cross_entropy
+from d3d_jax.objectives.classification import classification_config, cross_entropy
+
+REDUCTIONS = ("mean", "sum")
 
 
 def standardize_logits(logits, eps: float = 1e-6):
@@ -98,6 +99,21 @@ class D3DLogits(Objective):
 
   needs_teacher = True
 
+  @classmethod
+  def default_config(cls):
+    c = classification_config()
+    # lambda of Eq. 1 for the logit distillation loss L_d (Sec. 5.3: 1).
+    c.distill_weight = 1.0
+    # z-score both logit vectors per clip before Eq. 2 (logit standardisation, Sun et
+    # al. CVPR 2024). False = the paper's Eq. 2 on raw pre-softmax logits.
+    c.standardize_logits = False
+    # How Eq. 2's squared error is reduced over the class vector before the batch mean:
+    # 'mean' = per-element mean, the scale the paper's lambda values assume ("the scale
+    # of the distillation loss roughly matches that of the cross entropy loss", Sec.
+    # 5.6); 'sum' = summed over classes, K times 'mean' for a K-class head.
+    c.reduction = "mean"
+    return c
+
   def loss_terms(self, student: ModelOutputs, teacher: ModelOutputs, batch, extra=None):
     del extra
     c = self.config
@@ -120,6 +136,17 @@ class FeatureDistillation(Objective):
   """
 
   needs_teacher = True
+
+  @classmethod
+  def default_config(cls):
+    c = classification_config()
+    # Endpoint name -> lambda (Table 6: Conv3d_2c_3x3 and Mixed_4c at 1, Mixed_4f at 100,
+    # with reduction 'mean').
+    c.feature_weights = ml_collections.ConfigDict({"Mixed_4f": 100.0})
+    # Squared error per clip over all T x H x W x C elements: 'mean' (the scale of
+    # Table 6's lambdas) or 'sum'.
+    c.reduction = "mean"
+    return c
 
   def loss_terms(self, student: ModelOutputs, teacher: ModelOutputs, batch, extra=None):
     del extra

@@ -4,18 +4,17 @@ reduction 'mean' (the default) is the per-element mean the paper's lambda values
 (Sec. 5.6, Table 6); 'sum' sums the squared error over classes / feature elements.
 """
 
-import ml_collections
 import numpy as np
 import pytest
 
-from d3d_jax.objectives import ModelOutputs, build_objective, total_loss
+from d3d_jax.objectives import ModelOutputs, build_objective, objective_config, total_loss
 
 
 def _objective(name, **fields):
-  defaults = dict(name=name, ce_weight=1.0, label_smoothing=0.0, distill_weight=1.0,
-                  standardize_logits=False, reduction="mean",
-                  feature_weights={"Mixed_4f": 100.0})
-  return build_objective(ml_collections.ConfigDict({**defaults, **fields}))
+  config = objective_config(name)
+  for key, value in fields.items():
+    setattr(config, key, value)
+  return build_objective(config)
 
 
 def _log_softmax(z):
