@@ -16,6 +16,7 @@ _RUNTIME = [
     "numpy>=1.26",
     "av>=14",
     "opencv-contrib-python-headless>=4.10",
+    "matplotlib>=3.8",
 ]
 
 setuptools.setup(

@@ -11,6 +11,7 @@ locked: an override of a key that does not exist is an error naming the key.
 
 import ml_collections
 
+from d3d_jax.evaluators import evaluator_config
 from d3d_jax.objectives import objective_config
 from data_pipelines import input_config
 
@@ -105,6 +106,11 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.log_every_steps = 50
   # Evaluate every this many steps during train_and_eval (0 = only at the end).
   c.eval_every_steps = 0
+  # What evaluation measures: name -> d3d_jax.evaluators.evaluator_config(type, ...),
+  # type 'multiview' (accuracy over input.num_test_clips x num_test_crops views),
+  # 'teacher_student_distance' (logit MSE, KL, agreement with the teacher) or
+  # 'attention_maps' (map entropy, KL to the teacher's map, pictures).
+  c.evals = ml_collections.ConfigDict({"multiview": evaluator_config("multiview")})
   # Skip already-consumed batches on resume so a resumed run sees the same data as an
   # uninterrupted one (needs input.deterministic); the skip runs on parsed records
   # before decoding. False: the data seed folds in the step instead (no skip at all).

@@ -1,22 +1,19 @@
-"""Multi-view video evaluation: softmax averaged over each video's views.
+"""Evaluation: one pass over the eval split feeds every evaluator of ``config.evals``.
 
-The eval dataset (`data_pipelines.input_pipeline.make_eval_dataset`) yields one row
-per view (``num_test_clips`` temporal clips x ``num_test_crops`` spatial crops), with
-``video_index``, ``label`` and a ``mask`` that is False on padding rows. Each host adds
-its rows' softmax to a [num_videos, classes] table; the tables are summed across hosts,
-so every video counts exactly once however the views were split. Reported metrics:
-``top1@CxS``, ``top5@CxS`` and ``mean_class_accuracy@CxS`` (C clips x S crops; C is
-``full`` for the whole-video protocol, ``input.eval_num_frames=0``), and
-per-class accuracy for a JSON file. An ensemble (D3D + S3D-G, RGB + flow late fusion)
-averages the members' softmax before the same bookkeeping.
+`d3d_jax.evaluators` holds the evaluators (multi-view accuracy, teacher-student
+distance, attention maps); this module runs them. `make_outputs_fn` is the prediction
+function the evaluators share: a jitted batch -> ``{'student': {'logits', ...},
+'teacher': {...}}`` with the endpoints they ask for, as host-local rows. A network of
+several members is an ensemble (D3D + S3D-G, RGB + flow late fusion): its logits are
+the log of the members' mean softmax.
 
-Orchestration, bottom of the file: `evaluate_members` runs the eval split through one
-model or an ensemble; `evaluate_workdir` evaluates a finished run's export;
-`evaluate_train_state` evaluates the student of a live train state during training.
+Orchestration, bottom of the file: `evaluate_members` runs the multi-view protocol on
+one model or an ensemble; `evaluate_workdir` runs ``config.evals`` on a finished run's
+export; `evaluate_train_state` runs them on the live train state during training.
 """
 
 import dataclasses
-from typing import Callable, Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -27,69 +24,12 @@ from clu import metric_writers
 
 from d3d_jax import sharding as sharding_lib
 from d3d_jax.checkpointing import EXPORT_DIR
+from d3d_jax.evaluators import EvalContext, MultiView, build_evaluators, evaluator_config
 from d3d_jax.export import load_model_variables
-from d3d_jax.models import build_from_config
+from d3d_jax.models import INPUT_CHANNELS, build_from_config
+from d3d_jax.models.attention import probability_mixture
 from data_pipelines import atomic_file, input_pipeline, paths
 from data_pipelines.dataset_info import dataset_info
-
-
-def views_suffix(input_config) -> str:
-  """The eval protocol in metric names: ``@CxS`` (C clips of ``input.eval_num_frames``
-  frames x S crops) or ``@fullxS`` (each whole video, ``input.eval_num_frames=0``)."""
-  clips = "full" if input_config.eval_num_frames == 0 else input_config.num_test_clips
-  return f"@{clips}x{input_config.num_test_crops}"
-
-
-class VideoScores:
-  """Sums of per-view softmax and view counts per video."""
-
-  def __init__(self, num_videos: int, num_classes: int):
-    self.prob_sum = np.zeros((num_videos, num_classes), np.float64)
-    self.view_count = np.zeros((num_videos,), np.int64)
-    self.labels = np.full((num_videos,), -1, np.int64)
-
-  def add(self, probs, video_index, label, mask) -> None:
-    keep = np.asarray(mask).astype(bool)
-    index = np.asarray(video_index)[keep]
-    if index.size and (index.min() < 0 or index.max() >= len(self.view_count)):
-      raise ValueError(f"eval video_index {index.min()}..{index.max()} outside the split's "
-                       f"{len(self.view_count)} videos")
-    np.add.at(self.prob_sum, index, np.asarray(probs, np.float64)[keep])
-    np.add.at(self.view_count, index, 1)
-    self.labels[index] = np.asarray(label)[keep]
-
-  def merged_across_hosts(self) -> "VideoScores":
-    if jax.process_count() == 1:
-      return self
-    merged = VideoScores(*self.prob_sum.shape)
-    merged.prob_sum = np.asarray(multihost_utils.process_allgather(self.prob_sum)).sum(0)
-    merged.view_count = np.asarray(multihost_utils.process_allgather(self.view_count)).sum(0)
-    merged.labels = np.asarray(multihost_utils.process_allgather(self.labels)).max(0)
-    return merged
-
-  def metrics(self, suffix: str, class_names: Sequence[str] = ()) -> tuple[dict, dict]:
-    """(scalar metrics, per-class accuracy) over the videos that have views."""
-    seen = self.view_count > 0
-    probs = self.prob_sum[seen] / self.view_count[seen, None]
-    labels = self.labels[seen]
-    top5 = np.argsort(-probs, axis=1)[:, :5]
-    correct1 = top5[:, 0] == labels
-    correct5 = (top5 == labels[:, None]).any(axis=1)
-    per_class = {}
-    for c in range(self.prob_sum.shape[1]):
-      in_class = labels == c
-      if in_class.any():
-        name = class_names[c] if c < len(class_names) else str(c)
-        per_class[name] = float(correct1[in_class].mean())
-    metrics = {
-        f"top1{suffix}": float(correct1.mean()) if len(labels) else 0.0,
-        f"top5{suffix}": float(correct5.mean()) if len(labels) else 0.0,
-        f"mean_class_accuracy{suffix}": float(np.mean(list(per_class.values())))
-        if per_class else 0.0,
-        "num_videos": int(seen.sum()),
-        "num_views": int(self.view_count.sum()),
-    }
-    return metrics, per_class
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,38 +41,59 @@ class EnsembleMember:
   modality: str
 
 
-def make_predict_fn(members: Sequence[EnsembleMember], mesh) -> Callable:
-  """A jitted function batch -> softmax averaged over `members` (one member = a model)."""
-  modalities = tuple(m.modality for m in members)
-  models = tuple(m.model for m in members)
+def make_outputs_fn(networks: Mapping[str, Sequence[EnsembleMember]],
+                    endpoints: Mapping[str, Sequence[str]], mesh):
+  """A function host batch -> ``{network: {'logits': ..., endpoint: ...}}``, host-local.
+
+  `networks` maps a role ('student', 'teacher') to its members (one, or an ensemble);
+  `endpoints` maps a role to the endpoint names to return (single networks only).
+  """
+  roles = tuple(networks)
+  for role in roles:
+    if len(networks[role]) > 1 and endpoints.get(role):
+      raise ValueError(f"the {role} is an ensemble; its endpoints {endpoints[role]} are "
+                       f"not defined")
+  modalities = {role: tuple(m.modality for m in networks[role]) for role in roles}
+  models = {role: tuple(m.model for m in networks[role]) for role in roles}
 
   @jax.jit
-  def predict(variables, inputs):
-    probs = [jax.nn.softmax(model.apply(v, x, train=False)[0], axis=-1)
-             for model, v, x in zip(models, variables, inputs)]
-    return jnp.mean(jnp.stack(probs), axis=0)
+  def outputs(variables, inputs):
+    result = {}
+    for role in roles:
+      applied = [model.apply(v, x, train=False)
+                 for model, v, x in zip(models[role], variables[role], inputs[role])]
+      if len(applied) == 1:
+        logits, eps = applied[0]
+        result[role] = {"logits": logits, **{n: eps[n] for n in endpoints.get(role, ())}}
+      else:
+        result[role] = {"logits": probability_mixture([logits for logits, _ in applied])}
+    return result
 
-  variables = tuple(m.variables for m in members)
+  variables = {role: tuple(m.variables for m in networks[role]) for role in roles}
+  needed = sorted({m for mods in modalities.values() for m in mods})
 
-  def predict_host_rows(host_batch):
-    batch = sharding_lib.global_batch({m: host_batch[m] for m in set(modalities)}, mesh)
+  def host_outputs(host_batch):
+    batch = sharding_lib.global_batch({m: host_batch[m] for m in needed}, mesh)
+    inputs = {role: tuple(batch[m] for m in modalities[role]) for role in roles}
     with mesh, sharding_lib.logical_rules():
-      probs = predict(variables, tuple(batch[m] for m in modalities))
-    return multihost_utils.global_array_to_host_local_array(
-        probs, mesh, jax.sharding.PartitionSpec("data"))
+      result = outputs(variables, inputs)
+    return jax.tree_util.tree_map(
+        lambda x: multihost_utils.global_array_to_host_local_array(
+            x, mesh, jax.sharding.PartitionSpec("data")), result)
 
-  return predict_host_rows
+  return host_outputs
 
 
-def evaluate(predict: Callable, batches: Iterable[Mapping[str, np.ndarray]], *,
-             num_videos: int, num_classes: int, suffix: str,
-             class_names: Sequence[str] = ()) -> tuple[dict, dict]:
-  """Runs `predict` over the eval batches and returns (metrics, per-class accuracy)."""
-  scores = VideoScores(num_videos, num_classes)
+def run_pass(evaluators: Mapping, outputs_fn, batches: Iterable) -> dict:
+  """Feeds every batch's outputs to every evaluator; their metrics, merged."""
   for batch in batches:
-    probs = np.asarray(predict(batch))
-    scores.add(probs, batch["video_index"], batch["label"], batch["mask"])
-  return scores.merged_across_hosts().metrics(suffix, class_names)
+    outputs = outputs_fn(batch)
+    for evaluator in evaluators.values():
+      evaluator.update(outputs, batch)
+  metrics = {}
+  for evaluator in evaluators.values():
+    metrics.update(evaluator.result())
+  return metrics
 
 
 def write_per_class(workdir: str, name: str, per_class: Mapping[str, float]) -> str:
@@ -155,40 +116,102 @@ def load_member(export_dir: str, model_config, num_classes: int,
                         {"params": params, "batch_stats": stats}, model_config.modality)
 
 
-def evaluate_members(members, config, mesh, info=None):
-  """Multi-view metrics of a model or an ensemble of models on `input.eval_split`."""
+def _endpoint_names(member: EnsembleMember, input_config) -> tuple[str, ...]:
+  clip = jnp.zeros((1, input_config.num_frames, input_config.crop_size,
+                    input_config.crop_size, INPUT_CHANNELS[member.modality]))
+  _, endpoints = jax.eval_shape(
+      lambda: member.model.apply(member.variables, clip, train=False))
+  return tuple(endpoints)
+
+
+def evaluate_networks(config, student: Sequence[EnsembleMember], teacher, mesh,
+                      evals=None, info=None, step: int = 0, workdir: str = "",
+                      writer=None):
+  """Runs `evals` (default ``config.evals``) on the eval split: (metrics, evaluators).
+
+  `teacher` is an `EnsembleMember`, None, or a function that loads one, called only
+  when an evaluator compares with the teacher.
+  """
   info = info or dataset_info(config.input)
-  modalities = tuple(sorted({m.modality for m in members}))
+  evals = config.evals if evals is None else evals
+  context = EvalContext(
+      input_config=config.input, num_videos=info.num_examples[config.input.eval_split],
+      num_classes=info.num_classes, class_names=tuple(info.class_names),
+      student_endpoints=_endpoint_names(student[0], config.input) if len(student) == 1
+      else (), student_modality=student[0].modality, step=step, workdir=workdir,
+      writer=writer)
+  evaluators = build_evaluators(evals, context)
+  networks = {"student": tuple(student)}
+  endpoints = {"student": sorted({n for e in evaluators.values() for n in e.endpoints()})}
+  if any(e.needs_teacher for e in evaluators.values()):
+    needing = sorted(n for n, e in evaluators.items() if e.needs_teacher)
+    teacher = teacher() if callable(teacher) else teacher
+    if teacher is None:
+      raise ValueError(f"config.evals {needing} compare with the teacher, but no teacher "
+                       f"is loaded: set teacher.checkpoint")
+    networks["teacher"] = (teacher,)
+    endpoints["teacher"] = sorted({n for e in evaluators.values() if e.needs_teacher
+                                   for n in e.teacher_endpoints()})
   input_config = ml_collections.ConfigDict(config.input.to_dict())
-  input_config.modalities = modalities
-  predict = make_predict_fn(members, mesh)
+  input_config.modalities = tuple(sorted({m.modality for ms in networks.values()
+                                          for m in ms}))
   dataset = input_pipeline.make_eval_dataset(input_config)
-  return evaluate(
-      predict, dataset.as_numpy_iterator(),
-      num_videos=info.num_examples[config.input.eval_split], num_classes=info.num_classes,
-      suffix=views_suffix(config.input), class_names=info.class_names)
+  metrics = run_pass(evaluators, make_outputs_fn(networks, endpoints, mesh),
+                     dataset.as_numpy_iterator())
+  return metrics, evaluators
+
+
+def evaluate_members(members, config, mesh, info=None):
+  """Multi-view (metrics, per-class accuracy) of a model or an ensemble of models."""
+  metrics, evaluators = evaluate_networks(
+      config, members, None, mesh, info=info,
+      evals=ml_collections.ConfigDict({"multiview": evaluator_config("multiview")}))
+  return metrics, evaluators["multiview"].per_class
+
+
+def _write_results(workdir, metrics, evaluators, writer, step) -> None:
+  for name, evaluator in evaluators.items():
+    if isinstance(evaluator, MultiView):
+      write_per_class(workdir, "model" if name == "multiview" else name,
+                      evaluator.per_class)
+  writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
+
+
+def _teacher_member(config, num_classes):
+  if not config.teacher.checkpoint:
+    return None
+  from d3d_jax.teacher import load_teacher  # pylint: disable=g-import-not-at-top
+  model, variables = load_teacher(config, num_classes)
+  return EnsembleMember(model, variables, config.teacher.model.modality)
 
 
 def evaluate_workdir(config, workdir: str, export_dir: Optional[str] = None) -> dict:
-  """Evaluates the exported model of `workdir` with the multi-view protocol."""
+  """Runs ``config.evals`` on the exported model of `workdir` (and its teacher, when
+  an evaluator compares with it)."""
   info = dataset_info(config.input)
   mesh = sharding_lib.make_mesh(config.mesh)
   member = load_member(export_dir or str(paths.resolve(workdir) / EXPORT_DIR), config.model,
                        info.num_classes, config.compute_dtype)
-  metrics, per_class = evaluate_members([member], config, mesh, info)
-  write_per_class(workdir, "model", per_class)
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0, asynchronous=False)
-  writer.write_scalars(config.total_steps, {f"eval/{k}": v for k, v in metrics.items()})
+  metrics, evaluators = evaluate_networks(
+      config, [member], lambda: _teacher_member(config, info.num_classes), mesh, info=info,
+      step=config.total_steps, workdir=workdir, writer=writer)
+  _write_results(workdir, metrics, evaluators, writer, config.total_steps)
   writer.flush()
   return metrics
 
 
 def evaluate_train_state(exp, state, writer, step: int) -> dict:
-  """Evaluates the student of a live train state (`trainer.Experiment`, `TrainState`)."""
+  """Runs ``config.evals`` on the student of a live train state (`trainer.Experiment`,
+  `TrainState`), with the experiment's teacher."""
   member = EnsembleMember(
       exp.student, {"params": state.params["student"],
                     "batch_stats": state.batch_stats["student"]}, exp.config.model.modality)
-  metrics, _ = evaluate_members([member], exp.config, exp.mesh)
-  writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
+  teacher = (EnsembleMember(exp.teacher, exp.teacher_variables,
+                            exp.config.teacher.model.modality)
+             if exp.teacher is not None else None)
+  metrics, evaluators = evaluate_networks(exp.config, [member], teacher, exp.mesh,
+                                          step=step, workdir=exp.workdir, writer=writer)
+  _write_results(exp.workdir, metrics, evaluators, writer, step)
   return metrics

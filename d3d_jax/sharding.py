@@ -79,3 +79,12 @@ def global_batch(host_batch: dict, mesh: Mesh) -> dict:
   sharding = batch_sharding(mesh)
   return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
           for k, v in host_batch.items()}
+
+
+def sum_across_hosts(values):
+  """The sum over hosts of a host-local numpy array (itself on a single host)."""
+  values = np.asarray(values)
+  if jax.process_count() == 1:
+    return values
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return np.asarray(multihost_utils.process_allgather(values)).sum(0)

@@ -118,7 +118,7 @@ def get_input_config() -> ml_collections.ConfigDict:
   # and S3D-G: conv1, MaxPool3d_4a, MaxPool3d_5a each stride 2 in time):
   # 'SAME' padding rounds each stride up (250 frames -> 32 at Mixed_5c).
   # Metric names carry the protocol: top1@CxS for C clips x S crops,
-  # top1@fullxS for the whole video (d3d_jax/evaluation.py views_suffix).
+  # top1@fullxS for the whole video (d3d_jax/evaluators/multiview.py views_suffix).
   c.eval_num_frames = None
   c.eval_max_frames = 250
 

@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from d3d_jax.evaluation import VideoScores, views_suffix
+from d3d_jax.evaluators import VideoScores, views_suffix
 from data_pipelines import input_config
 from data_pipelines import input_pipeline
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from d3d_jax.evaluation import VideoScores
+from d3d_jax.evaluators import VideoScores
 
 
 def test_views_are_averaged_per_video_and_padding_rows_are_ignored():

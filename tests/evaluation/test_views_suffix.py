@@ -1,6 +1,6 @@
 """Metric names say the eval protocol: @CxS clips x crops, @fullxS whole videos."""
 
-from d3d_jax.evaluation import views_suffix
+from d3d_jax.evaluators import views_suffix
 from data_pipelines import input_config
 
 
