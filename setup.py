@@ -17,6 +17,9 @@ _RUNTIME = [
     "av>=14",
     "opencv-contrib-python-headless>=4.10",
     "matplotlib>=3.8",
+    # gs:// workdirs: orbax lists checkpoint steps on GCS through it (it asks the
+    # bucket whether it has a hierarchical namespace) and fails without it.
+    "google-cloud-storage>=2.18",
 ]
 
 setuptools.setup(
@@ -33,7 +36,7 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["d3d_jax*", "data_pipelines*", "configs*"]),
     install_requires=_RUNTIME,
     extras_require={
-        # gcp-storage-emulator + cryptography: the local GCS of tests/trainer/test_gcs_paths.py.
+        # gcp-storage-emulator + cryptography: the local GCS of the gs:// tests (tests/gcs_emulator.py).
         "test": ["pytest>=8", "pytest-xdist>=3.5", "tf-slim>=1.1", "gcp-storage-emulator>=2024.8",
                  "cryptography>=42"],
         "tpu": ["jax[tpu]>=0.10"],

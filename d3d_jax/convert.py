@@ -33,6 +33,7 @@ from d3d_jax.weights import (FORMATS, get_format, import_tensors,
                                        save_model_variables, variable_trees)
 from d3d_jax.weights.completeness import compile_patterns
 from d3d_jax.models import build_model
+from data_pipelines import paths
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("from", None, sorted(FORMATS), "Format of --input.")
@@ -132,7 +133,7 @@ def convert(format_name: str, input_path: str, output_dir: str, *,
       "model": model_name,
       "num_classes": num_classes,
       "model_options": options,
-      "source": {"format": fmt.name, "path": os.path.abspath(input_path),
+      "source": {"format": fmt.name, "path": os.fspath(paths.resolve(input_path)),
                  "scope": report.scope},
       "excluded": list(report.excluded),
   }
@@ -152,10 +153,10 @@ def main(argv):
     print(f"d3d_jax.convert: {e}", file=sys.stderr)
     sys.exit(1)
   print(report.summary())
-  print(f"Wrote {os.path.abspath(FLAGS.output)}: build_model({metadata['model']!r}, "
+  output = paths.resolve(FLAGS.output)  # gs:// stays a URL; local is made absolute
+  print(f"Wrote {output}: build_model({metadata['model']!r}, "
         f"num_classes={metadata['num_classes']}, **{metadata['model_options']!r})")
-  print(f"Train from it with --config.model.init_from.path={os.path.abspath(FLAGS.output)} "
-        f"(format 'd3d_jax').")
+  print(f"Train from it with --config.model.init_from.path={output} (format 'd3d_jax').")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import ml_collections
 
 from data_pipelines import input_config as input_config_lib
 from data_pipelines import label_map as label_map_lib
+from data_pipelines import paths
 from data_pipelines import schema
 from data_pipelines import tfds_source
 from data_pipelines import tfrecord_source
@@ -89,8 +90,8 @@ def _dataset_info(key: tuple[Any, ...]) -> DatasetInfo:
                       (c['train_split'], c['eval_split'])},
         modalities=('rgb',), files={}, label_map_path='')
 
-  map_path = c['label_map'] or os.path.join(
-      c['data_dir'], label_map_lib.LABEL_MAP_FILENAME)
+  map_path = c['label_map'] or os.fspath(
+      paths.resolve(c['data_dir']) / label_map_lib.LABEL_MAP_FILENAME)
   try:
     names = tuple(label_map_lib.read_label_map(map_path))
   except label_map_lib.LabelMapError as e:

@@ -4,14 +4,18 @@ It is written once (from the first split converted) and reused for every
 other split, so `clip/label/index` means the same class in train and test.
 DMVR's own converter built its map from `set(labels)` per CSV, which gave
 different indices per split (DMVR issue #6); a file avoids that.
+The file may be local or a URL (gs://...): it is read and written through
+`data_pipelines.paths` (etils.epath), like the records next to it.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Iterable, Sequence
 
+from etils import epath
+
 from data_pipelines import atomic_file
+from data_pipelines import paths
 
 LABEL_MAP_FILENAME = 'label_map.txt'
 
@@ -20,14 +24,12 @@ class LabelMapError(ValueError):
   """The label map is malformed or does not cover the classes of a split."""
 
 
-def read_label_map(path: str) -> list[str]:
+def read_label_map(path: epath.PathLike) -> list[str]:
   """Reads a label map file; raises LabelMapError naming the file and line."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  # tf.io.gfile so label maps on GCS work like the records next to them.
-  if not tf.io.gfile.exists(path):
+  file = paths.resolve(path)
+  if not file.exists():
     raise LabelMapError(f'{path}: label map file not found')
-  with tf.io.gfile.GFile(path, 'r') as f:
-    lines = f.read().splitlines()
+  lines = file.read_text().splitlines()
   names = []
   for lineno, line in enumerate(lines, 1):
     name = line.strip()
@@ -44,7 +46,8 @@ def read_label_map(path: str) -> list[str]:
   return names
 
 
-def write_label_map(path: str, class_names: Sequence[str]) -> list[str]:
+def write_label_map(path: epath.PathLike,
+                    class_names: Sequence[str]) -> list[str]:
   """Writes class names atomically, in the given order, and returns them."""
   names = list(class_names)
   if len(set(names)) != len(names):
@@ -56,7 +59,8 @@ def write_label_map(path: str, class_names: Sequence[str]) -> list[str]:
   return names
 
 
-def load_or_create(path: str, class_names: Iterable[str]) -> list[str]:
+def load_or_create(path: epath.PathLike,
+                   class_names: Iterable[str]) -> list[str]:
   """Reuses the map at `path` if present, else writes one from `class_names`.
 
   Raises:
@@ -64,7 +68,7 @@ def load_or_create(path: str, class_names: Iterable[str]) -> list[str]:
       holds a class the map does not know; indices would be wrong).
   """
   class_names = set(class_names)
-  if os.path.exists(path):
+  if paths.resolve(path).exists():
     names = read_label_map(path)
     unknown = sorted(class_names - set(names))
     if unknown:

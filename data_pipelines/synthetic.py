@@ -14,7 +14,8 @@ The TFRecords are written through the same writer as real videos
 (`write_tfrecords.write_split`) with flow from the same TV-L1 code
 (`tvl1.compute_flow`, `TVL1Params.fast()` by default), never analytic flow.
 `write_videos=True` also writes .mp4 files (`videos/SPLIT/CLASS/ID.mp4`) so
-the video tool can be exercised end to end.
+the video tool can be exercised end to end. `--output_dir` may be a URL
+(gs://...): every file goes through `data_pipelines.paths` (etils.epath).
 
   python -m data_pipelines.synthetic --output_dir=/tmp/synth \
       --num_classes=8 --train_videos_per_class=40 --test_videos_per_class=10
@@ -46,6 +47,7 @@ import cv2
 import numpy as np
 
 from data_pipelines import label_map as label_map_lib
+from data_pipelines import paths
 from data_pipelines import tvl1
 from data_pipelines import video_io
 from data_pipelines import write_tfrecords
@@ -386,7 +388,8 @@ def generate_dataset(output_dir: str, *, num_classes: int = 8,
 
   Args:
     output_dir: where `SPLIT-*-of-*.tfrecord`, `label_map.txt`,
-      `manifest.json` and (optionally) `videos/SPLIT/CLASS/ID.mp4` go.
+      `manifest.json` and (optionally) `videos/SPLIT/CLASS/ID.mp4` go; a
+      local folder or a URL (gs://...).
     num_classes: number of motion classes (2..12, see MOTIONS).
     videos_per_class: videos per class in each split; an int for every
       split or a mapping split -> count (e.g. {'train': 40, 'test': 10}).
@@ -413,16 +416,17 @@ def generate_dataset(output_dir: str, *, num_classes: int = 8,
   render = dataclasses.replace(render or RenderOptions(),
                                num_frames=num_frames, height=height,
                                width=width)
-  os.makedirs(output_dir, exist_ok=True)
+  out = paths.resolve(output_dir)
+  out.mkdir(parents=True, exist_ok=True)
   names = class_names(num_classes)
-  map_path = os.path.join(output_dir, label_map_lib.LABEL_MAP_FILENAME)
+  map_path = out / label_map_lib.LABEL_MAP_FILENAME
   sorted_names = label_map_lib.load_or_create(map_path, names)
   if sorted(names) != sorted_names:
     raise ValueError(f'{map_path}: exists with other classes '
                      f'({sorted_names}); use an empty output_dir')
   options = write_tfrecords.EncodeOptions(fps=FPS, min_resize=0, flow=flow,
                                           tvl1=tvl1_params)
-  result: dict[str, Any] = {'label_map': map_path, 'splits': {},
+  result: dict[str, Any] = {'label_map': os.fspath(map_path), 'splits': {},
                             'videos_dir': None}
   for split in splits:
     count = (videos_per_class[split] if isinstance(videos_per_class, Mapping)
@@ -432,15 +436,16 @@ def generate_dataset(output_dir: str, *, num_classes: int = 8,
     sources = split_sources(split, num_classes=num_classes,
                             videos_per_class=count, seed=seed, render=render)
     if write_videos:
-      result['videos_dir'] = os.path.join(output_dir, 'videos')
+      videos = out / 'videos'
+      result['videos_dir'] = os.fspath(videos)
+      for label in sorted({s.label for s in sources}):
+        (videos / split / label).mkdir(parents=True, exist_ok=True)
       for source in sources:
-        path = os.path.join(output_dir, 'videos', split, source.label,
-                            f'{source.video_id}.mp4')
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        video_io.write_video(path, source.frames(), FPS)
+        video_io.write_video(videos / split / source.label /
+                             f'{source.video_id}.mp4', source.frames(), FPS)
     if write_tfrecords_files:
       result['splits'][split] = write_tfrecords.write_split(
-          sources, output_dir=output_dir, split=split,
+          sources, output_dir=out, split=split,
           class_names=sorted_names, num_shards=shards, options=options,
           workers=workers, seed=seed, show_progress=show_progress,
           input_description=f'data_pipelines.synthetic seed={seed}',
@@ -457,7 +462,8 @@ def generate_dataset(output_dir: str, *, num_classes: int = 8,
 
 def _define_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string('output_dir', None, 'Output folder.', required=True)
+  flags.DEFINE_string('output_dir', None, 'Output folder (local or gs://).',
+                      required=True)
   flags.DEFINE_integer('num_classes', 8, 'Number of motion classes (2-12).')
   flags.DEFINE_integer('train_videos_per_class', 40, 'Train videos per '
                        'class.')

@@ -38,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from data_pipelines import bad_examples
+from data_pipelines import paths
 from data_pipelines import schema
 
 # TFRecord framing: uint64 length, uint32 CRC of the length, the data,
@@ -67,25 +68,31 @@ def file_sizes(files: Sequence[str]) -> list[int]:
 
 @functools.lru_cache(maxsize=64)
 def _manifest_counts(directory: str) -> dict[str, int]:
-  path = os.path.join(directory, MANIFEST_FILENAME)
-  if not tf.io.gfile.exists(path):
+  """Records per shard name, from `directory/manifest.json` ({} if none)."""
+  path = paths.resolve(directory) / MANIFEST_FILENAME
+  if not path.exists():
     return {}
-  with tf.io.gfile.GFile(path) as f:
-    try:
-      manifest = json.load(f)
-    except json.JSONDecodeError as e:
-      raise DataFilesError(f'{path}: not valid JSON ({e})') from e
+  try:
+    manifest = json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise DataFilesError(f'{path}: not valid JSON ({e})') from e
   counts = {}
   for entry in manifest.get('splits', {}).values():
     counts.update(entry.get('shards', {}))
   return counts
 
 
+def _manifest_count(file: str) -> int | None:
+  """Records of shard `file` per the manifest.json next to it, if listed."""
+  shard = paths.resolve(file)  # Local or gs://: parent and name alike.
+  return _manifest_counts(os.fspath(shard.parent)).get(shard.name)
+
+
 def manifest_total(files: Sequence[str]) -> int | None:
   """Total records of `files` if manifest.json lists them all, else None."""
   total = 0
   for path in files:
-    known = _manifest_counts(os.path.dirname(path)).get(os.path.basename(path))
+    known = _manifest_count(path)
     if known is None:
       return None
     total += int(known)
@@ -100,7 +107,7 @@ def count_records(files: Sequence[str], *, skip_bad: bool) -> list[int]:
   """
   counts = []
   for path in files:
-    known = _manifest_counts(os.path.dirname(path)).get(os.path.basename(path))
+    known = _manifest_count(path)
     if known is not None:
       counts.append(int(known))
       continue

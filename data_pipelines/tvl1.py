@@ -60,10 +60,17 @@ class TVL1Params:
     return dataclasses.asdict(self)
 
 
-@functools.lru_cache(maxsize=4)
-def _solver(params: TVL1Params):
-  # One solver object per process and parameter set: creating it is cheap,
-  # but reusing it avoids reallocating its internal buffers per frame pair.
+@functools.lru_cache(maxsize=8)
+def _solver(params: TVL1Params, height: int, width: int):
+  """One solver per process, parameter set and frame size.
+
+  Reusing a solver avoids reallocating its buffers per frame pair. The size
+  is part of the key because OpenCV's solver is not stateless: on frames too
+  small for `nscales` pyramid levels it lowers its own `nscales` for good, so
+  a solver shared across sizes would compute coarser flow for every later,
+  larger video than a fresh one does.
+  """
+  del height, width  # Cache key only.
   return cv2.optflow.DualTVL1OpticalFlow_create(
       tau=params.tau, lambda_=params.lambda_, theta=params.theta,
       nscales=params.nscales, warps=params.warps, epsilon=params.epsilon,
@@ -97,7 +104,7 @@ def compute_flow(frames: np.ndarray,
   if frames.shape[0] < 2:
     raise ValueError(f'TV-L1 needs at least 2 frames, got {frames.shape[0]}')
   gray = to_gray(frames)
-  solver = _solver(params)
+  solver = _solver(params, *gray.shape[1:3])
   flows = [solver.calc(gray[t], gray[t + 1], None)
            for t in range(len(gray) - 1)]
   return np.stack(flows).astype(np.float32)

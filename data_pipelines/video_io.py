@@ -8,17 +8,29 @@ side is `min_resize` pixels (256 by default, as in kinetics-i3d).
 
 `write_video` encodes frames to a file (H.264 in MP4 by default); the
 synthetic generator uses it so tests can run the tool on real .mp4 files.
+
+Both take any user path (`data_pipelines.paths`: a local file or a URL such as
+``gs://...``). PyAV (FFmpeg) opens only local files, so a URL is staged through
+a local temporary file: downloaded before decoding, or encoded locally and then
+uploaded in one piece (an object upload is atomic: readers never see half a
+video). Messages name the user's path, never the temporary file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import tempfile
+from typing import Iterator
 
 import av
 import cv2
+from etils import epath
 import numpy as np
+
+from data_pipelines import paths
 
 
 class VideoDecodeError(Exception):
@@ -57,13 +69,40 @@ def resize_short_side(frame: np.ndarray, min_resize: int) -> np.ndarray:
   return cv2.resize(frame, (new_w, new_h), interpolation=interp)
 
 
-def decode_video(path: str, *, fps: float | None = 25.0, min_resize: int = 256,
-                 start_sec: float | None = None, end_sec: float | None = None,
+@contextlib.contextmanager
+def _local_copy(path: epath.PathLike) -> Iterator[str]:
+  """A local file with the contents of `path`: itself if local, else a copy.
+
+  Raises:
+    VideoDecodeError: `path` does not exist or cannot be downloaded.
+  """
+  source = paths.resolve(path)
+  if not source.exists():
+    raise VideoDecodeError(f'{path}: file not found')
+  if not paths.is_url(source):
+    yield os.fspath(source)
+    return
+  # Same suffix: FFmpeg guesses some containers from the extension.
+  fd, local = tempfile.mkstemp(prefix='d3d_jax_video_', suffix=source.suffix)
+  os.close(fd)
+  try:
+    try:
+      source.copy(local, overwrite=True)
+    except Exception as e:  # pylint: disable=broad-except
+      raise VideoDecodeError(f'{path}: cannot download ({e})') from e
+    yield local
+  finally:
+    os.remove(local)
+
+
+def decode_video(path: epath.PathLike, *, fps: float | None = 25.0,
+                 min_resize: int = 256, start_sec: float | None = None,
+                 end_sec: float | None = None,
                  max_frames: int = 0) -> DecodedVideo:
   """Decodes a video file into RGB frames.
 
   Args:
-    path: the video file.
+    path: the video file (local or a URL, see the module docstring).
     fps: output frame rate; None or 0 keeps every decoded frame.
     min_resize: short side of the output frames in pixels; 0 keeps the size.
     start_sec: keep frames from this time on (seconds; None = start).
@@ -77,10 +116,18 @@ def decode_video(path: str, *, fps: float | None = 25.0, min_resize: int = 256,
     VideoDecodeError: the file is missing, not a video, corrupt, or yields no
       frames in the requested range.
   """
-  if not os.path.exists(path):
-    raise VideoDecodeError(f'{path}: file not found')
+  with _local_copy(path) as local:
+    return _decode_local(local, path, fps=fps, min_resize=min_resize,
+                         start_sec=start_sec, end_sec=end_sec,
+                         max_frames=max_frames)
+
+
+def _decode_local(local: str, path: epath.PathLike, *, fps: float | None,
+                  min_resize: int, start_sec: float | None,
+                  end_sec: float | None, max_frames: int) -> DecodedVideo:
+  """`decode_video` on the local file `local`; messages name `path`."""
   try:
-    container = av.open(path)
+    container = av.open(local)
   except (av.error.FFmpegError, OSError, ValueError) as e:
     raise VideoDecodeError(f'{path}: cannot open ({e})') from e
   with container:
@@ -150,12 +197,13 @@ def _full(frames: list, max_frames: int) -> bool:
   return bool(max_frames) and len(frames) >= max_frames
 
 
-def write_video(path: str, frames: np.ndarray, fps: float = 25.0, *,
-                codec: str = 'libx264', crf: int = 18) -> None:
+def write_video(path: epath.PathLike, frames: np.ndarray, fps: float = 25.0,
+                *, codec: str = 'libx264', crf: int = 18) -> None:
   """Encodes RGB uint8 frames [T, H, W, 3] into a video file.
 
   The container is chosen from the file extension. H.264 needs even frame
-  sizes (yuv420p); odd sizes are rejected with a clear error.
+  sizes (yuv420p); odd sizes are rejected with a clear error. The parent
+  folder must exist; a URL is encoded to a local temporary file and uploaded.
   """
   frames = np.asarray(frames)
   if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
@@ -165,6 +213,20 @@ def write_video(path: str, frames: np.ndarray, fps: float = 25.0, *,
   if height % 2 or width % 2:
     raise ValueError(f'{path}: {codec} with yuv420p needs even frame sizes, '
                      f'got {height}x{width}')
+  target = paths.resolve(path)
+  if not paths.is_url(target):
+    _encode(os.fspath(target), frames, fps, codec, crf)
+    return
+  with tempfile.TemporaryDirectory(prefix='d3d_jax_video_') as tmp:
+    local = os.path.join(tmp, target.name)
+    _encode(local, frames, fps, codec, crf)
+    epath.Path(local).copy(target, overwrite=True)  # One upload: atomic.
+
+
+def _encode(path: str, frames: np.ndarray, fps: float, codec: str,
+            crf: int) -> None:
+  """`write_video` to the local file `path` (frames already checked)."""
+  height, width = frames.shape[1:3]
   rate = _as_fraction(fps)
   with av.open(path, mode='w') as container:
     stream = container.add_stream(codec, rate=rate)

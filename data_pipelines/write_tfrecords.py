@@ -25,6 +25,18 @@ Robust and restartable:
   * each shard is written under a temporary name and renamed when complete;
     a re-run skips shards that are complete (their status is kept in
     `OUTPUT_DIR/.write_tfrecords/`), so an interrupted run resumes.
+
+Every path may be a URL (`--output_dir=gs://bucket/ucf101_tfr`, a CSV or a
+folder tree on gs://, `--label_map` too): all file I/O goes through
+`data_pipelines.paths` (etils.epath) and TensorFlow's file systems, never
+`os.path` / `open`. On gs:// a shard is still written as
+`NAME-...tfrecord.tmp-PID` and then renamed: the rename is a server-side copy
+plus a delete, and the copy makes the final object appear whole, so "a shard
+that exists is complete" holds on every file system without depending on when
+the TFRecord writer uploads; the cost is one server-side copy per shard. An
+interrupted upload leaves at most a `.tmp-` object, which the next run
+deletes. Videos on gs:// are downloaded to a local temporary file for PyAV
+(`video_io`), one at a time in each worker.
 The assignment of videos to shards is a seeded shuffle of the input list, so
 a re-run with the same input and flags plans the same shards; a re-run with a
 different input list is detected and refused for finished shards.
@@ -42,17 +54,19 @@ import concurrent.futures
 import csv
 import dataclasses
 import datetime
-import glob
+import io
 import json
 import multiprocessing
 import os
 import sys
 from typing import Any, Iterable, Protocol, Sequence
 
+from etils import epath
 import numpy as np
 
 from data_pipelines import atomic_file
 from data_pipelines import label_map as label_map_lib
+from data_pipelines import paths
 from data_pipelines import progress as progress_lib
 from data_pipelines import schema
 from data_pipelines import tvl1
@@ -121,7 +135,11 @@ class VideoSource(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class VideoFileSource:
-  """A video file (optionally a [start_sec, end_sec) segment of it)."""
+  """A video file (optionally a [start_sec, end_sec) segment of it).
+
+  `path` is a local path or a URL (gs://...); a URL is downloaded to a local
+  temporary file while it is decoded (PyAV reads local files only).
+  """
   path: str
   label: str
   video_id: str
@@ -226,25 +244,33 @@ def _init_worker():
 
 
 def find_videos_in_folder(
-    root: str, extensions: Sequence[str] = VIDEO_EXTENSIONS
+    root: epath.PathLike, extensions: Sequence[str] = VIDEO_EXTENSIONS
 ) -> tuple[list[VideoFileSource], list[SkippedVideo]]:
-  """Lists `root/CLASS/VIDEO.ext`; other files are reported as skipped."""
-  if not os.path.isdir(root):
+  """Lists `root/CLASS/VIDEO.ext`; other files are reported as skipped.
+
+  `root` may be a URL. An entry with a video extension is taken as a video
+  without asking whether it is a folder: on an object store each such
+  question is a request, and a folder named like a video is only reported
+  as skipped when it fails to decode.
+  """
+  folder = paths.resolve(root)
+  if not folder.is_dir():
     raise FileNotFoundError(f'--input {root}: not a directory or CSV file')
   sources, skipped = [], []
   extensions = tuple(e.lower() for e in extensions)
-  for class_name in sorted(os.listdir(root)):
-    class_dir = os.path.join(root, class_name)
-    if class_name.startswith('.') or not os.path.isdir(class_dir):
+  for class_dir in sorted(folder.iterdir(), key=lambda p: p.name):
+    class_name = class_dir.name
+    if class_name.startswith('.') or not class_dir.is_dir():
       continue
-    for fname in sorted(os.listdir(class_dir)):
-      path = os.path.join(class_dir, fname)
-      if fname.startswith('.') or os.path.isdir(path):
+    for entry in sorted(class_dir.iterdir(), key=lambda p: p.name):
+      fname, path = entry.name, os.fspath(entry)
+      if fname.startswith('.'):
         continue
       video_id = f'{class_name}/{os.path.splitext(fname)[0]}'
       if not fname.lower().endswith(extensions):
-        skipped.append(SkippedVideo(video_id, class_name, path,
-                                    'not a video file extension'))
+        if not entry.is_dir():
+          skipped.append(SkippedVideo(video_id, class_name, path,
+                                      'not a video file extension'))
         continue
       sources.append(VideoFileSource(path, class_name, video_id))
   if not sources:
@@ -253,15 +279,19 @@ def find_videos_in_folder(
   return sources, skipped
 
 
-def read_csv(path: str, video_root: str = '') -> list[VideoFileSource]:
+def read_csv(path: epath.PathLike,
+             video_root: epath.PathLike = '') -> list[VideoFileSource]:
   """Reads `path,label[,start,end]` rows (a header row is optional).
 
   Relative paths are resolved against `video_root` (default: the CSV's
-  folder). start/end are seconds; empty means the whole video.
+  folder). start/end are seconds; empty means the whole video. The CSV, the
+  root and the videos may be URLs (gs://...).
   """
-  root = video_root or os.path.dirname(os.path.abspath(path))
+  csv_path = paths.resolve(path)
+  root = paths.resolve(video_root) if video_root else csv_path.parent
   sources = []
-  with open(path, newline='') as f:
+  text = csv_path.read_text()
+  with io.StringIO(text, newline='') as f:
     for lineno, row in enumerate(csv.reader(f), 1):
       if not row or not ''.join(row).strip() or row[0].startswith('#'):
         continue
@@ -281,8 +311,7 @@ def read_csv(path: str, video_root: str = '') -> list[VideoFileSource]:
       except ValueError as e:
         raise ValueError(f'{path}:{lineno}: start/end must be seconds ({e})'
                          ) from e
-      full = video if os.path.isabs(video) else os.path.join(root, video)
-      video_id = os.path.splitext(os.path.relpath(full, root))[0]
+      video_id, full = _video_id_and_path(video, root)
       if start is not None or end is not None:
         video_id += f'@{start if start is not None else ""}-' \
                     f'{end if end is not None else ""}'
@@ -290,6 +319,19 @@ def read_csv(path: str, video_root: str = '') -> list[VideoFileSource]:
   if not sources:
     raise ValueError(f'{path}: no rows')
   return sources
+
+
+def _video_id_and_path(video: str, root: epath.Path) -> tuple[str, str]:
+  """(id, full path) of a CSV entry; the id is the path relative to `root`
+  without its suffix (a URL outside `root`: the whole URL without suffix)."""
+  if paths.is_url(video) or paths.is_url(root):
+    full = paths.resolve(video) if paths.is_url(video) else root / video
+    relative = os.fspath(full.relative_to(root) if full.is_relative_to(root)
+                         else full)
+  else:  # Local: an absolute entry replaces root, as in pathlib.
+    full = root / video
+    relative = os.path.relpath(full, root)  # String arithmetic, no I/O.
+  return os.path.splitext(relative)[0], os.fspath(full)
 
 
 # ---------------------------------------------------------------------------
@@ -316,18 +358,19 @@ def default_num_shards(num_videos: int) -> int:
   return max(1, int(round(np.sqrt(num_videos))))
 
 
-def read_manifest(output_dir: str) -> dict[str, Any]:
-  path = os.path.join(output_dir, MANIFEST_FILENAME)
-  if not os.path.exists(path):
+def read_manifest(output_dir: epath.PathLike) -> dict[str, Any]:
+  """`OUTPUT_DIR/manifest.json` as a dict ({} if there is none yet)."""
+  path = paths.resolve(output_dir) / MANIFEST_FILENAME
+  if not path.exists():
     return {}
-  with open(path) as f:
-    try:
-      return json.load(f)
-    except json.JSONDecodeError as e:
-      raise ValueError(f'{path}: not valid JSON ({e})') from e
+  try:
+    return json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise ValueError(f'{path}: not valid JSON ({e})') from e
 
 
-def write_split(sources: Sequence[VideoSource], *, output_dir: str,
+def write_split(sources: Sequence[VideoSource], *,
+                output_dir: epath.PathLike,
                 split: str, class_names: Sequence[str],
                 num_shards: int = 0, options: EncodeOptions = EncodeOptions(),
                 workers: int = 1, name: str = '', seed: int = 0,
@@ -339,7 +382,8 @@ def write_split(sources: Sequence[VideoSource], *, output_dir: str,
 
   Args:
     sources: the videos of the split.
-    output_dir: where shards, manifest.json and the shard status go.
+    output_dir: where shards, manifest.json and the shard status go (a
+      local folder or a URL such as gs://bucket/dir; created if missing).
     split: split name (manifest key; also the default shard name).
     class_names: the label map; index = position. Every source label must
       be in it.
@@ -369,26 +413,30 @@ def write_split(sources: Sequence[VideoSource], *, output_dir: str,
     raise ValueError(f'split {split!r}: duplicate video ids {dups[:10]}')
   num_shards = num_shards or default_num_shards(len(sources))
   plan = plan_shards(ids, num_shards, seed)
-  status_dir = os.path.join(output_dir, STATUS_DIRNAME)
-  os.makedirs(status_dir, exist_ok=True)
+  out = paths.resolve(output_dir)
+  status_dir = out / STATUS_DIRNAME
+  status_dir.mkdir(parents=True, exist_ok=True)
+  # One listing for the whole split (on an object store each existence
+  # check would be a request): finished shards and temporaries alike.
+  listed = {p.name for p in out.glob(
+      f'{name}-*-of-{num_shards:05d}.tfrecord*')}
 
   shard_status: dict[int, dict[str, Any]] = {}
   pending: list[int] = []
   for k, members in enumerate(plan):
     fname = shard_filename(name, k, num_shards)
-    final = os.path.join(output_dir, fname)
-    status_path = os.path.join(status_dir, fname + '.json')
-    for stale in glob.glob(final + '.tmp-*'):
-      os.remove(stale)  # Left by an interrupted run.
+    final = out / fname
+    status_path = status_dir / (fname + '.json')
+    for stale in sorted(n for n in listed if n.startswith(fname + '.tmp-')):
+      (out / stale).unlink()  # Left by an interrupted run.
     planned = [ids[i] for i in members]
-    if os.path.exists(final):
-      if not os.path.exists(status_path):
+    if fname in listed:
+      if not status_path.exists():
         raise FileExistsError(
             f'{final}: exists but has no status file {status_path}; it was '
             'not written by this tool run. Delete it or use another '
             '--output_dir.')
-      with open(status_path) as f:
-        status = json.load(f)
+      status = json.loads(status_path.read_text())
       if status.get('planned') != planned:
         raise FileExistsError(
             f'{final}: was written from a different input list or '
@@ -419,12 +467,12 @@ def write_split(sources: Sequence[VideoSource], *, output_dir: str,
   try:
     for k in pending:
       fname = shard_filename(name, k, num_shards)
-      final = os.path.join(output_dir, fname)
-      tmp = f'{final}.tmp-{os.getpid()}'
+      final = out / fname
+      tmp = out / f'{fname}.tmp-{os.getpid()}'
       status = {'planned': [ids[i] for i in plan[k]], 'written': [],
                 'skipped': [], 'warnings': [],
                 'counts_per_class': collections.Counter()}
-      with tf.io.TFRecordWriter(tmp) as writer:
+      with tf.io.TFRecordWriter(os.fspath(tmp)) as writer:
         for _ in plan[k]:
           result = next(results)
           bar.update()
@@ -446,9 +494,10 @@ def write_split(sources: Sequence[VideoSource], *, output_dir: str,
                                        'warning': result.warning})
       status['num_records'] = len(status['written'])
       # Status first, then the rename: a shard that exists is complete and
-      # always has its status.
-      atomic_file.write_json(os.path.join(status_dir, fname + '.json'), status)
-      os.replace(tmp, final)
+      # always has its status. (On gs:// the rename is a copy + delete; see
+      # the module docstring.)
+      atomic_file.write_json(status_dir / (fname + '.json'), status)
+      tmp.replace(final)
       shard_status[k] = status
   except concurrent.futures.process.BrokenProcessPool as e:
     raise RuntimeError(
@@ -465,7 +514,7 @@ def write_split(sources: Sequence[VideoSource], *, output_dir: str,
                        list(pre_skipped), options, input_description)
   entry['resumed_shards'] = num_shards - len(pending)
   entry.update(extra_manifest or {})
-  _update_manifest(output_dir, split, entry, class_names)
+  _update_manifest(out, split, entry, class_names)
   return entry
 
 
@@ -497,7 +546,8 @@ def _split_entry(name, num_shards, plan, shard_status, sources,
   }
 
 
-def _update_manifest(output_dir: str, split: str, entry: dict[str, Any],
+def _update_manifest(output_dir: epath.Path, split: str,
+                     entry: dict[str, Any],
                      class_names: Sequence[str]) -> None:
   manifest = read_manifest(output_dir)
   manifest.update({
@@ -509,7 +559,7 @@ def _update_manifest(output_dir: str, split: str, entry: dict[str, Any],
   entry['updated'] = datetime.datetime.now(datetime.timezone.utc).isoformat(
       timespec='seconds')
   manifest.setdefault('splits', {})[split] = entry
-  atomic_file.write_json(os.path.join(output_dir, MANIFEST_FILENAME), manifest)
+  atomic_file.write_json(output_dir / MANIFEST_FILENAME, manifest)
 
 
 # ---------------------------------------------------------------------------
@@ -520,9 +570,10 @@ def _define_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
   f = flags
   f.DEFINE_string('input', None, 'A CSV (path,label[,start,end]) or a folder '
-                  'tree CLASS/VIDEO.ext.', required=True)
+                  'tree CLASS/VIDEO.ext (local or gs://).', required=True)
   f.DEFINE_string('output_dir', None, 'Where shards, label_map.txt and '
-                  'manifest.json are written.', required=True)
+                  'manifest.json are written (local or gs://).',
+                  required=True)
   f.DEFINE_string('split', None, 'Split name (train, test, ...).',
                   required=True)
   f.DEFINE_string('name', '', 'Shard file prefix (default: the split name).')
@@ -568,24 +619,23 @@ def main(argv: Sequence[str]) -> None:
       tvl1=params, jpeg_quality=flags_.jpeg_quality,
       flow_jpeg_quality=flags_.flow_jpeg_quality,
       max_frames=flags_.max_frames)
-  if os.path.isdir(flags_.input):
+  source = paths.resolve(flags_.input)
+  if source.is_dir():
     sources, pre_skipped = find_videos_in_folder(
-        flags_.input, ['.' + e.lstrip('.') for e in flags_.extensions])
-  elif os.path.isfile(flags_.input):
-    sources, pre_skipped = read_csv(flags_.input, flags_.video_root), []
+        source, ['.' + e.lstrip('.') for e in flags_.extensions])
+  elif source.exists():
+    sources, pre_skipped = read_csv(source, flags_.video_root), []
   else:
     raise FileNotFoundError(f'--input {flags_.input}: no such file or folder')
-  os.makedirs(flags_.output_dir, exist_ok=True)
-  map_path = flags_.label_map or os.path.join(
-      flags_.output_dir, label_map_lib.LABEL_MAP_FILENAME)
+  out = paths.resolve(flags_.output_dir)
+  out.mkdir(parents=True, exist_ok=True)
+  local_map = out / label_map_lib.LABEL_MAP_FILENAME
+  map_path = paths.resolve(flags_.label_map) if flags_.label_map else local_map
   class_names = label_map_lib.load_or_create(map_path,
                                              {s.label for s in sources})
-  if flags_.label_map and os.path.abspath(map_path) != os.path.abspath(
-      os.path.join(flags_.output_dir, label_map_lib.LABEL_MAP_FILENAME)):
+  if map_path != local_map:
     # Keep a copy next to the records so the data dir is self-contained.
-    label_map_lib.write_label_map(
-        os.path.join(flags_.output_dir, label_map_lib.LABEL_MAP_FILENAME),
-        class_names)
+    label_map_lib.write_label_map(local_map, class_names)
   entry = write_split(
       sources, output_dir=flags_.output_dir, split=flags_.split,
       class_names=class_names, num_shards=flags_.num_shards, options=options,
@@ -595,8 +645,7 @@ def main(argv: Sequence[str]) -> None:
   print(f'{flags_.split}: wrote {entry["num_written"]} videos in '
         f'{entry["num_shards"]} shards ({entry["resumed_shards"]} already '
         f'complete), skipped {entry["num_skipped"]}; see '
-        f'{os.path.join(flags_.output_dir, MANIFEST_FILENAME)}',
-        file=sys.stderr)
+        f'{out / MANIFEST_FILENAME}', file=sys.stderr)
 
 
 if __name__ == '__main__':

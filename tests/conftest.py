@@ -3,9 +3,12 @@
 Compilation dominates CPU tests of these networks (a full-depth train step takes tens
 of seconds to compile, the tiny tensors microseconds to run), so tests compile with
 XLA's cheap backend passes and share a persistent compilation cache.
+The `gcs` fixture serves a fresh bucket on a local GCS emulator, for the gs:// tests.
 """
 
 import os
+
+import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -17,3 +20,17 @@ os.environ["XLA_FLAGS"] = " ".join([
 ]).strip()
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/d3d_jax_test_jit"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
+
+
+@pytest.fixture
+def gcs(tmp_path, monkeypatch):
+  """`(gs://BUCKET, list_objects)`: a fresh bucket on a local GCS emulator.
+
+  Every client (TensorFlow's GCS filesystem, hence epath, tf.data and tf.summary;
+  tensorstore; gcsfs) is pointed at it through its environment variables, for this
+  test and the subprocesses it starts; the emulator stops at the end. See
+  tests/gcs_emulator.py.
+  """
+  from tests import gcs_emulator  # pylint: disable=g-import-not-at-top
+  with gcs_emulator.emulated_bucket(str(tmp_path), monkeypatch.setenv) as bucket:
+    yield bucket

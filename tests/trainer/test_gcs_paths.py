@@ -1,7 +1,7 @@
 """Every path on gs://: train, checkpoint, resume, export, teacher, init_from, eval.
 
-A local GCS (gcp-storage-emulator, `tests/trainer/gcs_emulator.py`) serves one
-bucket; every client of a run reaches it through its own documented setting:
+A local GCS (gcp-storage-emulator, `tests/gcs_emulator.py`, the `gcs` fixture)
+serves one bucket; every client of a run reaches it through its own documented setting:
 TensorFlow's GCS filesystem (epath's backend when TensorFlow is installed, so all
 our own file I/O and orbax's directories and metadata; tf.data for the TFRecords;
 tf.summary for TensorBoard) through libcurl's proxy and CA variables, tensorstore
@@ -9,47 +9,13 @@ tf.summary for TensorBoard) through libcurl's proxy and CA variables, tensorstor
 test knows about the emulator.
 """
 
-import json
 import os
-import subprocess
-import sys
-import urllib.parse
-import urllib.request
 
-import pytest
 import tensorflow as tf
 
 from d3d_jax import evaluation, trainer
 from d3d_jax.checkpointing import Checkpointer
 from tests.trainer.conftest import tiny_config
-
-BUCKET = "d3d-test"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-@pytest.fixture
-def gcs(tmp_path, monkeypatch):
-  """`(bucket URL, list_objects)` of a fresh emulated bucket; stopped at the end."""
-  process = subprocess.Popen([sys.executable, "-m", "tests.trainer.gcs_emulator",
-                              str(tmp_path)], stdout=subprocess.PIPE, cwd=REPO)
-  try:
-    env = json.loads(process.stdout.readline())
-    for key, value in env.items():
-      monkeypatch.setenv(key, value)
-    emulator = env["STORAGE_EMULATOR_HOST"]
-    urllib.request.urlopen(urllib.request.Request(
-        f"{emulator}/storage/v1/b?project=test", data=json.dumps({"name": BUCKET}).encode(),
-        headers={"Content-Type": "application/json"}))
-
-    def list_objects(prefix: str) -> list[str]:
-      query = urllib.parse.urlencode({"prefix": prefix})
-      with urllib.request.urlopen(f"{emulator}/storage/v1/b/{BUCKET}/o?{query}") as r:
-        return [item["name"] for item in json.load(r).get("items", [])]
-
-    yield f"gs://{BUCKET}", list_objects
-  finally:
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def _copy_tree(local: str, url: str) -> None:

@@ -1,6 +1,6 @@
 r"""A local Google Cloud Storage for tests: gcp-storage-emulator plus a TLS proxy.
 
-`python -m tests.trainer.gcs_emulator DIR` serves an in-memory GCS on 127.0.0.1 and
+`python -m tests.gcs_emulator DIR` serves an in-memory GCS on 127.0.0.1 and
 prints one JSON line with what each client needs to reach it, then runs until killed:
 
 * gcsfs / google-cloud-storage: ``STORAGE_EMULATOR_HOST`` (the emulator's URL);
@@ -13,15 +13,23 @@ prints one JSON line with what each client needs to reach it, then runs until ki
   decrypted requests to the emulator. ``GOOGLE_AUTH_TOKEN_FOR_TESTING`` skips OAuth.
 
 Emulator and proxy run in this one child process, so stopping it stops both.
+`emulated_bucket` starts it from a test (the `gcs` fixture in tests/conftest.py):
+the trainer's and the data tools' gs:// tests share it.
 """
 
+import contextlib
 import datetime
+import itertools
 import json
 import os
 import select
 import socket
+import subprocess
 import sys
 import threading
+import urllib.parse
+import urllib.request
+from typing import Callable, Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,6 +38,43 @@ from cryptography.x509.oid import NameOID
 import ssl
 
 GOOGLE_HOSTS = ("www.googleapis.com", "storage.googleapis.com")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_BUCKETS = itertools.count()
+
+
+@contextlib.contextmanager
+def emulated_bucket(directory: str, setenv: Callable[[str, str], None]
+                    ) -> Iterator[tuple[str, Callable[[str], list[str]]]]:
+  """Starts the emulator with one fresh bucket; yields `(gs://BUCKET, list_objects)`.
+
+  `setenv(name, value)` (e.g. pytest's `monkeypatch.setenv`) receives the client
+  settings, so this process and the subprocesses it starts reach the emulator.
+  Every call makes a bucket of a new name: TensorFlow's GCS filesystem caches
+  file stats for a few seconds per process, and a name reused by a later test
+  (a new, empty emulator) could be answered from that cache.
+  `list_objects(prefix)` lists the bucket's object names under `prefix`.
+  """
+  bucket = f"d3d-test-{os.getpid()}-{next(_BUCKETS)}"
+  process = subprocess.Popen([sys.executable, "-m", "tests.gcs_emulator", directory],
+                             stdout=subprocess.PIPE, cwd=REPO)
+  try:
+    env = json.loads(process.stdout.readline())
+    for key, value in env.items():
+      setenv(key, value)
+    emulator = env["STORAGE_EMULATOR_HOST"]
+    urllib.request.urlopen(urllib.request.Request(
+        f"{emulator}/storage/v1/b?project=test", data=json.dumps({"name": bucket}).encode(),
+        headers={"Content-Type": "application/json"}))
+
+    def list_objects(prefix: str) -> list[str]:
+      query = urllib.parse.urlencode({"prefix": prefix})
+      with urllib.request.urlopen(f"{emulator}/storage/v1/b/{bucket}/o?{query}") as r:
+        return [item["name"] for item in json.load(r).get("items", [])]
+
+    yield f"gs://{bucket}", list_objects
+  finally:
+    process.terminate()
+    process.wait(timeout=10)
 
 
 def _certificates(directory: str) -> tuple[str, str, str]:
