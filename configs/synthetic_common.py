@@ -9,6 +9,7 @@ network must learn it from frame differences, which is what distillation helps w
 import ml_collections
 
 from configs.base import get_base_config
+from d3d_jax.evaluators import evaluator_config
 from d3d_jax.objectives import objective_config
 
 # Where the demo writes the dataset (python -m data_pipelines.synthetic --output_dir=...).
@@ -64,4 +65,20 @@ def get_synthetic_config(modality: str, objective: str) -> ml_collections.Config
   c.schedule.warmup_steps = 20
   c.checkpoint.every_steps = 200
   c.log_every_steps = 25
+  return c
+
+
+def get_synthetic_attention_config(modality: str, head: str,
+                                   objective: str) -> ml_collections.ConfigDict:
+  """The synthetic config with an attention head of Liu et al. (BMVC 2020).
+
+  The same small S3D-G as the D3D rows (Liu et al. use I3D; the same backbone keeps the
+  demo's rows comparable). The map is predicted from Conv3d_2c_3x3 (8x8 cells per time
+  slice at 32 px) and pools Mixed_3c (4x4), the 2x relation of Liu's Mixed_4f ->
+  Mixed_5c; every time slice of the map is its own distribution.
+  """
+  c = get_synthetic_config(modality=modality, objective=objective)
+  c.model.options.head = head
+  c.model.options.attention_source = "Conv3d_2c_3x3"
+  c.evals.attention_maps = evaluator_config("attention_maps")
   return c

@@ -1,6 +1,7 @@
 r"""The embedded demo: flow teacher -> RGB student distillation on synthetic motion videos.
 
   python -m d3d_jax.demo [--workdir=/tmp/d3d_jax/demo] [--seeds=0,1,2]
+                         [--methods=d3d,attention]
 
 (a) makes the synthetic motion dataset if it is absent (real TFRecords with TV-L1 flow,
 data_pipelines/synthetic.py); (b) trains the flow teacher; (c) the RGB baseline and
@@ -8,7 +9,9 @@ data_pipelines/synthetic.py); (b) trains the flow teacher; (c) the RGB baseline 
 Eq. 1-2); (e) evaluates them and prints a table: flow teacher, RGB baseline, D3D and
 the D3D + RGB ensemble, with accuracy and whether flow is needed at inference. With
 several seeds the RGB rows are trained once per seed and reported as mean +- std, plus
-the per-seed gain of D3D over the baseline.
+the per-seed gain of D3D over the baseline. ``--methods=d3d,attention`` adds attention
+distillation (Liu et al., BMVC 2020): a flow Prob-Atten teacher, an RGB Prob-Atten
+baseline and the Prob-Distill student, with Prob-Distill's per-seed gain.
 
 Each stage is an ordinary run of `d3d_jax.main` with a config from configs/ (the
 commands are printed), so re-running the demo resumes or reuses finished stages.
@@ -20,6 +23,8 @@ import time
 
 from absl import app, flags, logging
 import numpy as np
+
+from data_pipelines import paths
 
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/d3d_jax/demo", "Where the runs go.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None,
@@ -33,16 +38,17 @@ D3D_VARIANTS = {
     "standardized": ("synthetic_d3d_standardized", "D3D standardised logits"),
 }
 _D3D = flags.DEFINE_list("d3d", ["paper"], f"D3D variants to train, of {sorted(D3D_VARIANTS)}.")
+METHODS = ("d3d", "attention")
+_METHODS = flags.DEFINE_list("methods", ["d3d"], f"Methods to run, of {METHODS}.")
 
 
 def _make_dataset(data_dir: str) -> None:
   from configs.synthetic_common import DATASET  # pylint: disable=g-import-not-at-top
   from data_pipelines import synthetic  # pylint: disable=g-import-not-at-top
-  manifest_path = os.path.join(data_dir, "manifest.json")
-  if os.path.exists(manifest_path):
+  manifest_path = paths.resolve(data_dir) / "manifest.json"
+  if manifest_path.exists():
     print(f"(a) synthetic dataset: reusing {data_dir}")
-    with open(manifest_path) as f:
-      manifest = json.load(f)
+    manifest = json.loads(manifest_path.read_text())
     found = {"classes": manifest.get("num_classes")}
     expected = {"classes": DATASET.num_classes}
     for split in ("train", "test"):
@@ -85,7 +91,7 @@ def _run(label: str, config_name: str, workdir: str, data_dir: str, seed: int,
                  f" --config.{k}={v}" for k, v in overrides.items()))
   print(f"{label}: {command}")
   start = time.time()
-  if not os.path.isdir(os.path.join(workdir, "export")):
+  if not (paths.resolve(workdir) / "export").is_dir():
     trainer.train(config, workdir)
   metrics = evaluation.evaluate_workdir(config, workdir)
   print(f"    top1 {metrics['top1@1x1']:.3f} in {time.time() - start:.0f} s")
@@ -97,7 +103,7 @@ def _ensemble_top1(configs_and_workdirs):
   from data_pipelines.dataset_info import dataset_info  # pylint: disable=g-import-not-at-top
   config = configs_and_workdirs[0][0]
   info = dataset_info(config.input)
-  members = [evaluation.load_member(os.path.join(workdir, "export"), member_config.model,
+  members = [evaluation.load_member(str(paths.resolve(workdir) / "export"), member_config.model,
                                     info.num_classes, member_config.compute_dtype)
              for member_config, workdir in configs_and_workdirs]
   metrics, _ = evaluation.evaluate_members(members, config, sharding.make_mesh(config.mesh),
@@ -113,52 +119,79 @@ def _row(name, needs_flow, values):
           f"{values.mean():5.1f}{spread:<8} | {per_seed:<18} |")
 
 
+def _gains(rows, baseline):
+  return (np.asarray(rows) - np.asarray(baseline)) * 100
+
+
 def main(argv):
   del argv
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.hide_accelerators()
   from configs.synthetic_common import DEFAULT_DATA_DIR  # pylint: disable=g-import-not-at-top
-  root = os.path.abspath(_WORKDIR.value)
-  data_dir = os.path.abspath(_DATA_DIR.value or DEFAULT_DATA_DIR)
-  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(root, "jax_cache"))
+  for flag, given, known in (("--d3d", _D3D.value, D3D_VARIANTS),
+                             ("--methods", _METHODS.value, METHODS)):
+    if set(given) - set(known):
+      raise app.UsageError(f"{flag}: unknown {sorted(set(given) - set(known))}; "
+                           f"known: {sorted(known)}")
+  root = paths.resolve(_WORKDIR.value)
+  data_dir = str(paths.resolve(_DATA_DIR.value or DEFAULT_DATA_DIR))
+  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(root / "jax_cache"))
   start = time.time()
   logging.set_verbosity(logging.WARNING)
   _make_dataset(data_dir)
-  teacher_dir = os.path.join(root, "flow_teacher")
-  _, teacher = _run("(b) flow teacher", "synthetic_flow_teacher", teacher_dir, data_dir, 0)
-  unknown = set(_D3D.value) - set(D3D_VARIANTS)
-  if unknown:
-    raise app.UsageError(f"--d3d: unknown {sorted(unknown)}; known: {sorted(D3D_VARIANTS)}")
-  results = {"rgb": [], **{v: [] for v in _D3D.value},
-             **{f"{v}+rgb": [] for v in _D3D.value}}
-  for seed in map(int, _SEEDS.value):
-    rgb_dir = os.path.join(root, f"rgb_baseline_seed{seed}")
-    rgb_config, rgb = _run(f"(c) RGB baseline, seed {seed}", "synthetic_rgb_baseline",
-                           rgb_dir, data_dir, seed)
-    results["rgb"].append(rgb["top1@1x1"])
-    for variant in _D3D.value:
-      config_name, row = D3D_VARIANTS[variant]
-      d3d_dir = os.path.join(root, f"d3d_{variant}_seed{seed}")
-      d3d_config, d3d = _run(f"(d) {row}, seed {seed}", config_name, d3d_dir, data_dir,
-                             seed, **{"teacher.checkpoint": teacher_dir})
-      results[variant].append(d3d["top1@1x1"])
-      results[f"{variant}+rgb"].append(
-          _ensemble_top1([(d3d_config, d3d_dir), (rgb_config, rgb_dir)]))
+  seeds = list(map(int, _SEEDS.value))
+  rows = []  # (name, flow at test, per-seed values)
+  gains = []  # (text, per-seed gains)
+  if "d3d" in _METHODS.value:
+    teacher_dir = str(root / "flow_teacher")
+    _, teacher = _run("(b) flow teacher", "synthetic_flow_teacher", teacher_dir, data_dir, 0)
+    results = {"rgb": [], **{v: [] for v in _D3D.value},
+               **{f"{v}+rgb": [] for v in _D3D.value}}
+    for seed in seeds:
+      rgb_dir = str(root / f"rgb_baseline_seed{seed}")
+      rgb_config, rgb = _run(f"(c) RGB baseline, seed {seed}", "synthetic_rgb_baseline",
+                             rgb_dir, data_dir, seed)
+      results["rgb"].append(rgb["top1@1x1"])
+      for variant in _D3D.value:
+        config_name, row = D3D_VARIANTS[variant]
+        d3d_dir = str(root / f"d3d_{variant}_seed{seed}")
+        d3d_config, d3d = _run(f"(d) {row}, seed {seed}", config_name, d3d_dir, data_dir,
+                               seed, **{"teacher.checkpoint": teacher_dir})
+        results[variant].append(d3d["top1@1x1"])
+        results[f"{variant}+rgb"].append(
+            _ensemble_top1([(d3d_config, d3d_dir), (rgb_config, rgb_dir)]))
+    rows.append(("flow teacher (S3D-G)", True, [teacher["top1@1x1"]]))
+    rows.append(("RGB baseline (S3D-G)", False, results["rgb"]))
+    rows += [(D3D_VARIANTS[v][1], False, results[v]) for v in _D3D.value]
+    rows += [(f"{v} D3D + RGB ensemble", False, results[f"{v}+rgb"]) for v in _D3D.value]
+    gains += [(f"{D3D_VARIANTS[v][1]} - RGB baseline", _gains(results[v], results["rgb"]))
+              for v in _D3D.value]
+  if "attention" in _METHODS.value:
+    teacher_dir = str(root / "attention_flow_teacher")
+    _, teacher = _run("(f) flow Prob-Atten teacher", "synthetic_attention_flow_teacher",
+                      teacher_dir, data_dir, 0)
+    baseline, distilled = [], []
+    for seed in seeds:
+      _, rgb = _run(f"(g) RGB Prob-Atten, seed {seed}", "synthetic_attention_rgb_baseline",
+                    str(root / f"attention_rgb_baseline_seed{seed}"), data_dir, seed)
+      _, student = _run(f"(h) Prob-Distill, seed {seed}", "synthetic_prob_distill",
+                        str(root / f"prob_distill_seed{seed}"), data_dir, seed,
+                        **{"teacher.checkpoint": teacher_dir})
+      baseline.append(rgb["top1@1x1"])
+      distilled.append(student["top1@1x1"])
+    rows.append(("flow Prob-Atten teacher", True, [teacher["top1@1x1"]]))
+    rows.append(("RGB Prob-Atten", False, baseline))
+    rows.append(("Prob-Distill (RGB)", False, distilled))
+    gains.append(("Prob-Distill - RGB Prob-Atten", _gains(distilled, baseline)))
   print("\n(e) top-1 on the synthetic test split (1 clip x 1 crop per video)"
-        + (f", mean +- std over seeds {','.join(_SEEDS.value)}" if len(_SEEDS.value) > 1 else ""))
+        + (f", mean +- std over seeds {','.join(_SEEDS.value)}" if len(seeds) > 1 else ""))
   print(f"| {'model':<32} | flow at test | top-1 (%)     | {'per seed':<18} |")
   print(f"|{'-' * 34}|--------------|---------------|{'-' * 20}|")
-  print(_row("flow teacher (S3D-G)", True, [teacher["top1@1x1"]]))
-  print(_row("RGB baseline (S3D-G)", False, results["rgb"]))
-  for variant in _D3D.value:
-    print(_row(D3D_VARIANTS[variant][1], False, results[variant]))
-  for variant in _D3D.value:
-    print(_row(f"{variant} D3D + RGB ensemble", False, results[f"{variant}+rgb"]))
+  for name, needs_flow, values in rows:
+    print(_row(name, needs_flow, values))
   print()
-  for variant in _D3D.value:
-    gain = (np.asarray(results[variant]) - np.asarray(results["rgb"])) * 100
-    print(f"{D3D_VARIANTS[variant][1]} - RGB baseline per seed: "
-          f"{', '.join(f'{g:+.1f}' for g in gain)} points")
+  for text, values in gains:
+    print(f"{text} per seed: {', '.join(f'{g:+.1f}' for g in values)} points")
   print(f"\nwall time {time.time() - start:.0f} s; runs in {root}")
 
 

@@ -68,7 +68,9 @@ def attention_overlay(clip, maps: Mapping[str, np.ndarray], alpha: float = 0.5):
       colour = colormaps["jet"](heat)[..., :3]
       cells.append((1 - alpha) * frames[i] + alpha * colour)
     rows.append(np.concatenate(cells, axis=1))
-  return (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255).astype(np.uint8)
+  picture = (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255).astype(np.uint8)
+  scale = max(1, 128 // h)  # small frames (the synthetic 32 px) are enlarged to see
+  return np.repeat(np.repeat(picture, scale, axis=0), scale, axis=1)
 
 
 def write_png(path: str, picture) -> None:
@@ -92,7 +94,8 @@ class AttentionMaps:
     # A teacher map endpoint to compare the student's maps with ('' = none), e.g.
     # 'Attention/map' for Prob-Distill's flow Prob-Atten teacher.
     c.teacher_map = ""
-    # The student map compared with the teacher's ('' = the first of `maps`).
+    # The student map compared with the teacher's ('' = Attention/motion if the
+    # student has it, else the first of `maps`).
     c.compared_map = ""
     # Views drawn (host 0's first ones).
     c.num_clips = 4
@@ -108,7 +111,8 @@ class AttentionMaps:
     if unknown:
       raise ValueError(f"config.evals.attention_maps.maps: {sorted(unknown)} are not "
                        f"endpoints of the student")
-    self.compared = config.compared_map or self.maps[0]
+    self.compared = config.compared_map or (
+        "Attention/motion" if "Attention/motion" in self.maps else self.maps[0])
     self.needs_teacher = bool(config.teacher_map)
     self.entropy_sums = dict.fromkeys(self.maps, 0.0)
     self.kl_sum = 0.0

@@ -222,10 +222,11 @@ def _variables(w_a, w_r, b_r):
 # equal to the logit z = log p + 3 (w_a = 1), the features are one-hot in position
 # (channel c = 2 h + w is 1 at cell (h, w) only) and W_r is the identity, so the logit
 # of class c is the map that pools channel c, evaluated at cell c.
-PROBE_P = np.array([0.1, 0.2, 0.3, 0.4])
+PROBE_P = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
 PROBE_PHI = (np.log(PROBE_P) + 3.0).reshape(1, 1, 2, 2, 1)
-PROBE_FEATURES = np.eye(4).reshape(1, 1, 2, 2, 4)
-PROBE_VARIABLES = _variables(np.ones(1), np.eye(4), np.zeros(4))
+PROBE_FEATURES = np.eye(4, dtype=np.float32).reshape(1, 1, 2, 2, 4)
+PROBE_VARIABLES = _variables(np.ones(1, np.float32), np.eye(4, dtype=np.float32),
+                             np.zeros(4, np.float32))
 
 
 def _probe(n, train, temperature=2.0, per_channel_noise=True, seed=7):
@@ -334,7 +335,7 @@ def test_soft_res_head_adds_w_r_on_the_average_pooled_features_to_soft_atten():
   features = np.asarray(jax.random.normal(jax.random.PRNGKey(13), (2, 2, 3, 3, 5)))
   w_a = np.asarray(jax.random.normal(jax.random.PRNGKey(14), (4,)))
   w_r = np.asarray(jax.random.normal(jax.random.PRNGKey(15), (5, 3)))
-  variables = _variables(w_a, w_r, np.array([0.1, -0.2, 0.3]))
+  variables = _variables(w_a, w_r, np.array([0.1, -0.2, 0.3], np.float32))
   _, soft_atten, _ = _Head("soft_atten", 3).apply(variables, phi, features, False)
   _, soft_res, _ = _Head("soft_res", 3).apply(variables, phi, features, False)
   residual = features.mean(axis=(2, 3)) @ w_r                         # [B, T, K]

@@ -64,6 +64,25 @@ def test_temporal_shift_runs_on_the_inception_blocks_input():
   np.testing.assert_allclose(out_shifted, out_plain, rtol=1e-5, atol=1e-6)
 
 
+def test_block_module_options_reach_the_module():
+  channels = INCEPTION_V1_CHANNELS["Mixed_3b"].scaled(lambda c: max(c // 8, 4))
+  x = jax.random.normal(jax.random.PRNGKey(4), (1, 4, 5, 5, 16))
+  plain = InceptionBlock(channels, temporal_kernel_size=1)
+  shifted = InceptionBlock(channels, temporal_kernel_size=1, block_module="temporal_shift",
+                           block_module_options=(("fold_div", 4),))
+  variables = nn.unbox(plain.init(jax.random.PRNGKey(5), x, False))
+  out_plain, _ = plain.apply(variables, _expected_shift(np.asarray(x), 4), False)
+  np.testing.assert_allclose(shifted.apply(variables, x, False)[0], out_plain,
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_misspelt_block_module_option_is_an_error_naming_it():
+  model = build_model("i2d", num_classes=5, block_module="temporal_shift",
+                      block_module_options={"fold_dvi": 4}, **TINY_I2D)
+  with pytest.raises(TypeError, match="fold_dvi"):
+    jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), X))
+
+
 @functools.lru_cache(maxsize=None)
 def _i2d(**options):
   return build_model("i2d", num_classes=5, **TINY_I2D, **options)
