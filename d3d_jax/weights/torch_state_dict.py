@@ -6,17 +6,19 @@ A state dict is a flat ``{'features.0.0.0.weight': tensor}`` mapping. Three cont
   installed (``pip install d3d_jax[torch]``); a ``{'state_dict': ...}`` wrapper is
   unwrapped;
 * ``.npz``: ``np.savez(path, **{k: v.numpy() for k, v in state_dict.items()})``;
-* ``.safetensors``: ``safetensors.torch.save_file(state_dict, path)``.
+* ``.safetensors``: ``safetensors.torch.save_file(state_dict, path)``, read and written
+  here with the `safetensors` package's NumPy API.
 
-The last two load with NumPy alone. Exports write ``.npz`` or ``.safetensors``.
+The last two load without torch. Exports write ``.npz`` or ``.safetensors``.
 """
 
 import os
 from typing import Mapping, Optional
 
 import numpy as np
+import safetensors
+import safetensors.numpy
 
-from d3d_jax.weights import safetensors_io
 from d3d_jax.weights.checkpoint_format import Container, SourceTensor
 from d3d_jax.weights.layouts import TORCH_CONV
 from d3d_jax.weights.tensor_files import ArrayTensorFile, TensorFile
@@ -75,6 +77,13 @@ def _load_torch(path: str) -> dict[str, np.ndarray]:
   return arrays
 
 
+def _load_safetensors(path: str) -> dict[str, np.ndarray]:
+  try:
+    return safetensors.numpy.load_file(path)
+  except safetensors.SafetensorError as e:
+    raise ValueError(f"{path}: not a readable safetensors file: {e}") from e
+
+
 def open_file(path: str) -> TensorFile:
   """Opens a state dict saved as .pt/.pth/.bin (torch), .npz or .safetensors."""
   path = os.fspath(path)
@@ -82,7 +91,7 @@ def open_file(path: str) -> TensorFile:
     raise FileNotFoundError(f"no state dict file at {path!r}")
   suffix = os.path.splitext(path)[1].lower()
   if suffix == ".safetensors":
-    return safetensors_io.SafetensorsFile(path)
+    return ArrayTensorFile(path, _load_safetensors(path))
   if suffix == ".npz":
     with np.load(path, allow_pickle=False) as archive:
       return ArrayTensorFile(path, {name: archive[name] for name in archive.files})
@@ -93,18 +102,23 @@ def open_file(path: str) -> TensorFile:
 
 
 def write(path: str, tensors: Mapping[str, np.ndarray]) -> str:
-  """Writes a state dict as .npz or .safetensors (chosen by the suffix); returns `path`."""
+  """Writes a state dict as .npz or .safetensors (chosen by the suffix); returns `path`.
+
+  The file appears complete or not at all (written aside, then renamed).
+  """
   path = os.fspath(path)
   suffix = os.path.splitext(path)[1].lower()
-  if suffix == ".safetensors":
-    return safetensors_io.write(path, tensors)
+  if suffix not in NUMPY_SUFFIXES:
+    raise ValueError(f"{path}: state dicts are exported as .npz or .safetensors, not {suffix!r}")
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  arrays = {name: np.asarray(value, order="C") for name, value in tensors.items()}
+  partial = f"{path}.partial{suffix}"  # np.savez appends .npz to other names
   if suffix == ".npz":
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    partial = f"{path}.partial.npz"
-    np.savez(partial, **{name: np.asarray(value) for name, value in tensors.items()})
-    os.replace(partial, path)
-    return path
-  raise ValueError(f"{path}: state dicts are exported as .npz or .safetensors, not {suffix!r}")
+    np.savez(partial, **arrays)
+  else:  # the metadata `safetensors.torch.save_file` writes
+    safetensors.numpy.save_file(arrays, partial, metadata={"format": "pt"})
+  os.replace(partial, path)
+  return path
 
 
 def num_batches_tracked(names) -> dict[str, np.ndarray]:
