@@ -1,9 +1,11 @@
 """Start from published weights: DeepMind I3D, slim S3D-G / D3D, torchvision S3D, pytorch-i3d,
 and TF-slim's ImageNet Inception-v1 inflated into 3-D.
 
-* `import_checkpoint(format, path, params, batch_stats, *, exclude=(), scope=None)`: fill
-  a model's variables from a file, with completeness checked both ways;
-* `load_init_from(config.model.init_from, params, batch_stats)`: the trainer's hook;
+* `import_checkpoint(format, path, params, batch_stats, *, exclude=(), scope=None,
+  new_modules=())`: fill a model's variables from a file, with completeness checked
+  both ways;
+* `load_init_from(config.model.init_from, params, batch_stats, new_modules=())`: the
+  trainer's hook;
 * `export_checkpoint(format, path, params, batch_stats)`: the reverse, in reference names;
 * `FORMATS`: the formats by name; the CLI is ``python -m d3d_jax.convert``.
 

@@ -351,13 +351,17 @@ class CheckpointFormat:
 
 
 # ---------------------------------------------------------------------------------------
-# 4. The plan. Four conventions are applied, each reported:
+# 4. The plan. Five conventions are applied, each reported:
 #
 # * `exclude`: regexes (`re.search`) on our variable paths (``Logits/Conv3d_0c_1x1/kernel``,
 #   ``Conv3d_1a_7x7/bn/mean``; the collection is not part of the path). A matched
 #   variable keeps its initial value and the file tensor that would fill it is dropped.
 #   Patterns matching a file tensor's name drop that tensor too (e.g. another network in
 #   the same file).
+# * `new_modules`: regexes, on the same paths, of the modules a model has that published
+#   backbones lack (attention heads, say). A matched variable is loaded when the file
+#   holds it (our own export of the whole model) and keeps its initial value when the
+#   file does not; any other gap is still an error.
 # * BN scales (gamma): Sonnet and slim BatchNorm have none, i.e. gamma = 1. If the model
 #   has a scale and the format may lack gammas, the scale is set to ones. If the file has a
 #   gamma the model lacks (``bn_scale=False``), it is accepted only if all ones
@@ -378,7 +382,8 @@ class CheckpointMismatchError(ValueError):
     lines = [f"{path} ({format_name}) does not fit the model:"]
     if self.missing:
       lines.append(f"  {len(self.missing)} model variable(s) that nothing in the file fills "
-                   f"(exclude them to keep their initial values):")
+                   f"(exclude them, or declare the model's new modules, to keep their "
+                   f"initial values):")
       lines += [f"    {m}" for m in self.missing]
     if self.extra:
       lines.append(f"  {len(self.extra)} file tensor(s) that map to no model variable "
@@ -410,9 +415,15 @@ class ImportPlan:
   filled_with_ones: list[VariableKey] = dataclasses.field(default_factory=list)  # no gamma
   unit_scales: list[Assignment] = dataclasses.field(default_factory=list)  # must be all ones
   excluded: list[VariableKey] = dataclasses.field(default_factory=list)  # kept at init
+  new_at_init: list[VariableKey] = dataclasses.field(default_factory=list)  # new, not in file
   skipped: dict[str, str] = dataclasses.field(default_factory=dict)  # file tensor -> why
   # Variables the format sets itself, having no tensor for them by design.
   fixed: dict[VariableKey, FixedValue] = dataclasses.field(default_factory=dict)
+
+  @property
+  def kept_at_init(self) -> list[VariableKey]:
+    """The variables that keep the values they had before the import."""
+    return self.excluded + self.new_at_init
 
 
 def compile_patterns(patterns, what: str = "exclude") -> list[re.Pattern]:
@@ -429,8 +440,8 @@ def compile_patterns(patterns, what: str = "exclude") -> list[re.Pattern]:
 
 
 def plan_import(fmt: CheckpointFormat, path: str, file_shapes: Mapping[str, Sequence[int]],
-                params, batch_stats, *, scope: Optional[str] = None,
-                exclude=()) -> ImportPlan:
+                params, batch_stats, *, scope: Optional[str] = None, exclude=(),
+                new_modules=()) -> ImportPlan:
   """Matches every variable of `params` / `batch_stats` to a tensor of `file_shapes`.
 
   Args:
@@ -439,7 +450,7 @@ def plan_import(fmt: CheckpointFormat, path: str, file_shapes: Mapping[str, Sequ
     file_shapes: {file tensor name: shape}, every tensor of the file.
     params, batch_stats: the model's variable trees (shapes suffice).
     scope: the network's prefix in the file; None: the file holds exactly one.
-    exclude: regexes of variable paths (module comment above).
+    exclude, new_modules: regexes of variable paths (module comment above).
 
   Raises:
     CheckpointMismatchError: a variable nothing fills, a file tensor that fills nothing,
@@ -447,7 +458,9 @@ def plan_import(fmt: CheckpointFormat, path: str, file_shapes: Mapping[str, Sequ
   """
   scope, other_scopes = fmt.resolve_scope(path, file_shapes, scope)
   excluded_patterns = compile_patterns(exclude, "exclude")
+  new_patterns = compile_patterns(new_modules, "new_modules")
   excluded = lambda name: any(p.search(name) for p in excluded_patterns)
+  is_new = lambda var_path: any(p.search(var_path) for p in new_patterns)
   model_shapes = variable_shapes(params, batch_stats)
   bn_modules = {p.rpartition("/")[0] for c, p in model_shapes
                 if c == "batch_stats" and p.endswith("/mean")}
@@ -478,6 +491,8 @@ def plan_import(fmt: CheckpointFormat, path: str, file_shapes: Mapping[str, Sequ
       layout = check_shape(key, name, source.layout, model_shapes[key])
       if layout is not None:
         plan.assignments.append(Assignment(collection, var_path, name, layout))
+    elif is_new(var_path):
+      plan.new_at_init.append(key)
     elif source is None:
       fixed = fmt.fixed_value(collection, var_path)
       if fixed is not None:

@@ -121,6 +121,8 @@ class ImportReport:
   Attributes:
     loaded: variables ('params/...', 'batch_stats/...') filled from the file.
     excluded: variables kept at their initial values by `exclude`.
+    new_at_init: variables of `new_modules` the file does not hold, kept at their
+      initial values.
     filled_with_ones: BN scales set to 1 (the format stores no gamma).
     unit_scales_dropped: file gammas, all ones, for a model without BN scale.
     skipped: file tensor -> why it is not loaded.
@@ -136,12 +138,16 @@ class ImportReport:
   unit_scales_dropped: tuple[str, ...]
   skipped: Mapping[str, str]
   fixed: Mapping[str, str] = dataclasses.field(default_factory=dict)
+  new_at_init: tuple[str, ...] = ()
 
   def summary(self) -> str:
     lines = [f"Imported {len(self.loaded)} variables from {self.path} ({self.format}"
              + (f", scope {self.scope!r})" if self.scope else ")")]
     if self.excluded:
       lines.append(f"  kept at initial values (excluded): {', '.join(self.excluded)}")
+    if self.new_at_init:
+      lines.append(f"  kept at initial values (new modules, not in the file): "
+                   f"{', '.join(self.new_at_init)}")
     if self.filled_with_ones:
       lines.append(f"  BN scales set to 1 (the format has no gamma): {len(self.filled_with_ones)}")
     if self.unit_scales_dropped:
@@ -156,17 +162,17 @@ class ImportReport:
 
 
 def import_tensors(fmt: CheckpointFormat, tensor_file: TensorFile, params, batch_stats, *,
-                   exclude=(), scope: Optional[str] = None):
+                   exclude=(), scope: Optional[str] = None, new_modules=()):
   """`import_checkpoint` on an opened `TensorFile`. Returns (params, batch_stats, report)."""
   plan = plan_import(fmt, tensor_file.path, tensor_file.shapes, params, batch_stats,
-                     scope=scope, exclude=exclude)
+                     scope=scope, exclude=exclude, new_modules=new_modules)
   trees = dict(zip(COLLECTIONS, (params, batch_stats or {})))
   flat = {collection: flatten(tree) for collection, tree in trees.items()}
-  abstract = [f"{c}/{p}" for c, p in plan.excluded
+  abstract = [f"{c}/{p}" for c, p in plan.kept_at_init
               if not isinstance(unboxed(flat[c][p]), (jax.Array, np.ndarray))]
   if abstract:
-    raise ValueError(f"excluded variables keep their initial values, but these have none "
-                     f"(abstract shapes given): {abstract}")
+    raise ValueError(f"excluded and new-module variables keep their initial values, but "
+                     f"these have none (abstract shapes given): {abstract}")
 
   new_values = {collection: {} for collection in COLLECTIONS}
   for a in plan.assignments:
@@ -187,7 +193,7 @@ def import_tensors(fmt: CheckpointFormat, tensor_file: TensorFile, params, batch
   report = ImportReport(
       format=fmt.name, path=tensor_file.path, scope=plan.scope,
       loaded=tuple(f"{a.collection}/{a.path}" for a in plan.assignments),
-      excluded=joined(plan.excluded),
+      excluded=joined(plan.excluded), new_at_init=joined(plan.new_at_init),
       filled_with_ones=joined(plan.filled_with_ones),
       unit_scales_dropped=tuple(a.file_name for a in plan.unit_scales),
       skipped=dict(plan.skipped),
@@ -197,7 +203,7 @@ def import_tensors(fmt: CheckpointFormat, tensor_file: TensorFile, params, batch
 
 
 def import_checkpoint(format_name, path: str, params, batch_stats, *, exclude=(),
-                      scope: Optional[str] = None):
+                      scope: Optional[str] = None, new_modules=()):
   """Fills `params` / `batch_stats` from the checkpoint at `path`.
 
   Args:
@@ -205,11 +211,14 @@ def import_checkpoint(format_name, path: str, params, batch_stats, *, exclude=()
       'torchvision_s3d', 'pytorch_i3d', 'd3d_jax') or a `CheckpointFormat`.
     path: the file (TF checkpoint prefix, .pt/.npz/.safetensors, orbax directory).
     params, batch_stats: the model's variables (`model.init(...)['params']`, ...); they
-      give the names, shapes, dtypes, boxes and shardings of the result. Excluded
-      variables keep these values.
+      give the names, shapes, dtypes, boxes and shardings of the result. Variables
+      kept at their initial values keep these values.
     exclude: regexes of variable paths not to load (e.g. ``'^Logits/'`` for a new head).
     scope: the network's prefix in the file (e.g. 'Flow/inception_i3d/'); by default the
       file must hold exactly one network.
+    new_modules: regexes of variable paths of modules the model has and published
+      backbones lack (e.g. ``'^AttentionHead/'``): loaded if the file holds them, else
+      kept at their initial values (`ImportReport.new_at_init`).
 
   Returns:
     (params, batch_stats, `ImportReport`).
@@ -220,7 +229,7 @@ def import_checkpoint(format_name, path: str, params, batch_stats, *, exclude=()
   """
   fmt = get_format(format_name)
   return import_tensors(fmt, fmt.open(path), params, batch_stats, exclude=exclude,
-                        scope=scope)
+                        scope=scope, new_modules=new_modules)
 
 
 def _field(init_from, name: str, default: Any = None) -> Any:
@@ -232,7 +241,7 @@ def _field(init_from, name: str, default: Any = None) -> Any:
   return default if value is None else value
 
 
-def load_init_from(init_from, params, batch_stats):
+def load_init_from(init_from, params, batch_stats, new_modules=()):
   """`model.init_from`: (params, batch_stats) with the variables of a checkpoint loaded.
 
   The trainer calls it after `model.init` when ``config.model.init_from.path`` is set.
@@ -250,8 +259,10 @@ def load_init_from(init_from, params, batch_stats):
   * ``scope`` (optional): which network of a file holding several (e.g.
     'Flow/inception_i3d/').
 
-  Anything the checkpoint does not fill, any tensor it has that the model lacks, and any
-  shape mismatch is an error naming the variables (`CheckpointMismatchError`).
+  `new_modules` is the model's own declaration of the modules published backbones lack
+  (see `import_checkpoint`), so a run needs no exclude list for them. Anything else the
+  checkpoint does not fill, any tensor it has that the model lacks, and any shape
+  mismatch is an error naming the variables (`CheckpointMismatchError`).
   """
   path = _field(init_from, "path", "")
   if not path:
@@ -261,7 +272,7 @@ def load_init_from(init_from, params, batch_stats):
     raise ValueError(f"model.init_from.format is {format_name!r}; known: {sorted(FORMATS)}")
   params, batch_stats, report = import_checkpoint(
       format_name, path, params, batch_stats, exclude=_field(init_from, "exclude", ()),
-      scope=_field(init_from, "scope", None))
+      scope=_field(init_from, "scope", None), new_modules=new_modules)
   logging.info("model.init_from: %s", report.summary())
   return params, batch_stats
 
