@@ -78,7 +78,6 @@ from d3d_jax.weights.tensor_files import TF_CHECKPOINT
 _QUIRKS = {"Mixed_5b/Branch_2/Conv2d_0b_3x3": "Mixed_5b/Branch_2/Conv2d_0a_3x3"}
 # BatchNorm epsilon of slim's inception_v1_arg_scope, and ours (ConvOptions.bn_epsilon).
 BN_EPSILON = 1e-3
-NUM_CLASSES = 1001
 
 
 @dataclasses.dataclass(frozen=True)
