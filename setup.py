@@ -14,6 +14,8 @@ _RUNTIME = [
     "tensorboard>=2.18",
     "absl-py>=2.1",
     "numpy>=1.26",
+    # .safetensors state dicts, read and written with NumPy (no torch).
+    "safetensors>=0.4",
     "av>=14",
     "opencv-contrib-python-headless>=4.10",
     "matplotlib>=3.8",

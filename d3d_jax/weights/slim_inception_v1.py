@@ -71,15 +71,13 @@ from typing import Optional
 
 import numpy as np
 
-from d3d_jax.weights import model_tensors, tf_checkpoint
-from d3d_jax.weights.checkpoint_format import CheckpointFormat, FixedValue, SourceTensor
-from d3d_jax.weights.layouts import Layout
+from d3d_jax.weights.import_plan import (TF_BATCH_NORM_NAMES, CheckpointFormat,
+                                         FixedValue, Layout, SourceTensor, decompose)
+from d3d_jax.weights.tensor_files import TF_CHECKPOINT
 
-_BN_NAMES = tf_checkpoint.BATCH_NORM_NAMES
 _QUIRKS = {"Mixed_5b/Branch_2/Conv2d_0b_3x3": "Mixed_5b/Branch_2/Conv2d_0a_3x3"}
 # BatchNorm epsilon of slim's inception_v1_arg_scope, and ours (ConvOptions.bn_epsilon).
 BN_EPSILON = 1e-3
-NUM_CLASSES = 1001
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +137,7 @@ def _slim_unit(unit: str) -> str:
 
 def source(collection: str, path: str) -> Optional[SourceTensor]:
   """The slim Inception-v1 tensor holding our variable (see the module docstring)."""
-  t = model_tensors.parse(collection, path)
+  t = decompose(path)
   if t is None:
     return None
   unit = _slim_unit(t.unit)
@@ -147,8 +145,8 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
     return SourceTensor(f"{unit}/weights", _INFLATE_STEM if unit == "Conv2d_1a_7x7" else INFLATE)
   if t.part == "logits" and t.leaf == "bias":
     return SourceTensor(f"{unit}/biases")
-  if t.part == "bn" and t.leaf in _BN_NAMES:
-    return SourceTensor(f"{unit}/BatchNorm/{_BN_NAMES[t.leaf]}")
+  if t.part == "bn" and t.leaf in TF_BATCH_NORM_NAMES:
+    return SourceTensor(f"{unit}/BatchNorm/{TF_BATCH_NORM_NAMES[t.leaf]}")
   return None  # temporal halves and gates: `fixed_value`
 
 
@@ -180,7 +178,7 @@ _GATE = FixedValue(_filled(0.0), "self-gating weights set to 0 (gate = sigmoid(0
 
 def fixed_value(collection: str, path: str) -> Optional[FixedValue]:
   """What our variables without an ImageNet tensor are set to (module docstring)."""
-  t = model_tensors.parse(collection, path)
+  t = decompose(path)
   if t is None:
     return None
   if t.part == "temporal":
@@ -196,7 +194,7 @@ FORMAT = CheckpointFormat(
     name="slim_inception_v1",
     description="TF-slim ImageNet Inception-v1 (inception_v1_2016_08_28, InceptionV1/...), "
                 "inflated to 3-D",
-    container=tf_checkpoint.CONTAINER,
+    container=TF_CHECKPOINT,
     default_model="i3d",
     model_defaults={"padding": "SAME"},
     stem_anchor="Conv2d_1a_7x7/weights",

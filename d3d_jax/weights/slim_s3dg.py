@@ -20,11 +20,10 @@ read if present (``BatchNorm/gamma``). The default S3D-G has 191 trainable tenso
 
 from typing import Optional
 
-from d3d_jax.weights import model_tensors, tf_checkpoint
-from d3d_jax.weights.checkpoint_format import CheckpointFormat, SourceTensor
-from d3d_jax.weights.layouts import LeadingOnes
+from d3d_jax.weights.import_plan import (TF_BATCH_NORM_NAMES, CheckpointFormat,
+                                         LeadingOnes, SourceTensor, decompose)
+from d3d_jax.weights.tensor_files import TF_CHECKPOINT
 
-_BN_NAMES = tf_checkpoint.BATCH_NORM_NAMES
 _GATE_KERNEL = LeadingOnes(rank=2, written=3)  # a 1x1x1 conv [1,1,1,C,C]; ours is Dense
 
 
@@ -35,7 +34,7 @@ def _slim_unit(unit: str) -> str:
 
 def source(collection: str, path: str) -> Optional[SourceTensor]:
   """The slim tensor holding our variable (see the module docstring)."""
-  t = model_tensors.parse(collection, path)
+  t = decompose(path)
   if t is None:
     return None
   unit = _slim_unit(t.unit)
@@ -44,12 +43,12 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
     return SourceTensor(f"{unit}/weights")
   if t.part == "logits" and t.leaf in weights_or_biases:
     return SourceTensor(f"{unit}/{weights_or_biases[t.leaf]}")
-  if t.part == "bn" and t.leaf in _BN_NAMES:
-    return SourceTensor(f"{unit}/BatchNorm/{_BN_NAMES[t.leaf]}")
+  if t.part == "bn" and t.leaf in TF_BATCH_NORM_NAMES:
+    return SourceTensor(f"{unit}/BatchNorm/{TF_BATCH_NORM_NAMES[t.leaf]}")
   if t.part == "temporal" and t.leaf in weights_or_biases:
     return SourceTensor(f"{unit}/temporal/{weights_or_biases[t.leaf]}")
-  if t.part == "temporal_bn" and t.leaf in _BN_NAMES:
-    return SourceTensor(f"{unit}/temporal/BatchNorm/{_BN_NAMES[t.leaf]}")
+  if t.part == "temporal_bn" and t.leaf in TF_BATCH_NORM_NAMES:
+    return SourceTensor(f"{unit}/temporal/BatchNorm/{TF_BATCH_NORM_NAMES[t.leaf]}")
   if t.part == "gate" and t.leaf == "kernel":
     return SourceTensor(f"{unit}/self_gating/transformer_W/weights", _GATE_KERNEL)
   if t.part == "gate" and t.leaf == "bias":
@@ -60,7 +59,7 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
 FORMAT = CheckpointFormat(
     name="slim_s3dg",
     description="TF-slim S3D-G / D3D / slim I3D checkpoints (InceptionV1/Conv2d_1a_7x7/...)",
-    container=tf_checkpoint.CONTAINER,
+    container=TF_CHECKPOINT,
     default_model="s3dg",
     model_defaults={},
     stem_anchor="Conv2d_1a_7x7/weights",

@@ -26,8 +26,9 @@ matches only with PyTorch's symmetric padding (the `s3d` preset sets it).
 
 from typing import Optional
 
-from d3d_jax.weights import model_tensors, torch_state_dict
-from d3d_jax.weights.checkpoint_format import CheckpointFormat, SourceTensor
+from d3d_jax.weights.import_plan import (CheckpointFormat, ModelTensor, SourceTensor,
+                                         decompose, torch_batch_norm_tensor, torch_conv_tensor)
+from d3d_jax.weights.tensor_files import STATE_DICT
 
 
 FEATURE_INDEX = {
@@ -51,7 +52,7 @@ def _is_separable(unit: str) -> bool:
   return unit in ("Conv3d_1a_7x7", "Conv3d_2c_3x3") or unit.endswith("/Conv3d_0b_3x3")
 
 
-def _module(t: model_tensors.ModelTensor) -> Optional[str]:
+def _module(t: ModelTensor) -> Optional[str]:
   if t.block not in FEATURE_INDEX:
     return None
   prefix = f"features.{FEATURE_INDEX[t.block]}."
@@ -63,11 +64,11 @@ def _module(t: model_tensors.ModelTensor) -> Optional[str]:
 
 def source(collection: str, path: str) -> Optional[SourceTensor]:
   """The torchvision state-dict key holding our variable (see the module docstring)."""
-  t = model_tensors.parse(collection, path)
+  t = decompose(path)
   if t is None:
     return None
   if t.part == "logits":
-    return torch_state_dict.conv_tensor("classifier.1", t.leaf)
+    return torch_conv_tensor("classifier.1", t.leaf)
   module = _module(t)
   if module is None:
     return None
@@ -79,9 +80,9 @@ def source(collection: str, path: str) -> Optional[SourceTensor]:
   elif t.part not in ("conv", "bn"):
     return None
   if t.part in ("conv", "temporal") and t.leaf == "kernel":
-    return torch_state_dict.conv_tensor(module + "0", t.leaf)
+    return torch_conv_tensor(module + "0", t.leaf)
   if t.part in ("bn", "temporal_bn"):
-    return torch_state_dict.batch_norm_tensor(module + "1", t.leaf)
+    return torch_batch_norm_tensor(module + "1", t.leaf)
   return None
 
 
@@ -89,7 +90,7 @@ FORMAT = CheckpointFormat(
     name="torchvision_s3d",
     description="torchvision s3d state dicts (features.N..., classifier.1); .pt/.pth with "
                 "torch, or .npz / .safetensors exports",
-    container=torch_state_dict.CONTAINER,
+    container=STATE_DICT,
     default_model="s3d",
     model_defaults={"bn_scale": True, "padding": "symmetric"},
     stem_anchor="features.0.0.0.weight",

@@ -2,15 +2,12 @@
 
 * TF: the TF1 `Saver` with a {name: variable} dict, so `tf.train.list_variables` shows
   exactly the reference names (as in the DeepMind and slim checkpoints);
-* PyTorch state-dict exports: `np.savez`, and a .safetensors file built here from the
-  format's specification (8-byte header length, JSON header, raw little-endian data).
+* PyTorch state-dict exports: `np.savez`, and `.safetensors` with the `safetensors`
+  package, as its `safetensors.torch.save_file` writes them.
 """
 
-import json
-import os
-import struct
-
 import numpy as np
+import safetensors.numpy
 
 
 def write_tf_checkpoint(prefix, tensors):
@@ -34,17 +31,6 @@ def write_npz(path, tensors):
 
 
 def write_safetensors(path, tensors):
-  dtypes = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}
-  header, offset, blobs = {}, 0, []
-  for name, value in tensors.items():
-    blob = np.ascontiguousarray(value).astype(value.dtype.newbyteorder("<")).tobytes()
-    header[name] = {"dtype": dtypes[value.dtype], "shape": list(value.shape),
-                    "data_offsets": [offset, offset + len(blob)]}
-    blobs.append(blob)
-    offset += len(blob)
-  header["__metadata__"] = {"format": "pt"}
-  encoded = json.dumps(header).encode()
-  with open(path, "wb") as f:
-    f.write(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
-  assert os.path.getsize(path) == 8 + len(encoded) + offset
+  """As ``safetensors.torch.save_file(state_dict, path)`` writes it, without torch."""
+  safetensors.numpy.save_file(dict(tensors), str(path), metadata={"format": "pt"})
   return str(path)

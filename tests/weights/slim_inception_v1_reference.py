@@ -21,8 +21,6 @@ tf-slim 1.1.0 (2020, the last release) needs two shims on TF >= 2.16:
 
 import warnings
 
-import numpy as np
-
 from tests.weights import reference_layouts
 
 SCOPE = "InceptionV1/"

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from d3d_jax import weights as ci
-from d3d_jax.weights import completeness, variable_trees
 from d3d_jax.models import build_model
 from tests.weights import reference_layouts as ref
 
@@ -67,12 +66,8 @@ def test_slim_s3dg_has_191_trainable_tensors():
 def test_reference_listings_plan_into_the_full_networks(format_name, model, options, reference):
   fmt = ci.get_format(format_name)
   params, batch_stats = _full(model, **options)
-  model_shapes = {("params", p): s for p, s in variable_trees.shapes(params).items()}
-  model_shapes.update({("batch_stats", p): s
-                       for p, s in variable_trees.shapes(batch_stats).items()})
-  scope, scopes = fmt.resolve_scope("reference", reference, None)
-  plan = completeness.plan_import(fmt, "reference", reference, model_shapes, scope, scopes)
-  assert len(plan.assignments) == len(model_shapes)
+  plan = ci.plan_import(fmt, "reference", reference, params, batch_stats)
+  assert len(plan.assignments) == len(jax.tree_util.tree_leaves((params, batch_stats)))
   assert len(plan.assignments) + len(plan.skipped) == len(reference)
   if format_name == "deepmind_i3d":  # rgb_scratch_kin600: 346 tensors, 116 Momentum slots
     assert len(reference) == 346 and len(plan.skipped) == 116

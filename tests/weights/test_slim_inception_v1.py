@@ -15,7 +15,6 @@ import pytest
 
 from d3d_jax import convert
 from d3d_jax.models import build_model
-from d3d_jax.weights import completeness, variable_trees
 from d3d_jax import weights as ci
 from tests.weights import reference_files, reference_layouts, round_trip
 from tests.weights import slim_inception_v1_reference as slim_reference
@@ -68,13 +67,11 @@ def test_names_and_shapes_are_those_of_tf_slims_inception_v1(slim_network):
 ])
 def test_full_size_networks_fill_from_the_230_imagenet_tensors(name, options, fixed):
   _, params, batch_stats = _full_size_template(name, **options)
-  model_shapes = {(collection, path): shape
-                  for collection, tree in (("params", params), ("batch_stats", batch_stats))
-                  for path, shape in variable_trees.shapes(tree).items()}
-  plan = completeness.plan_import(ci.get_format(FORMAT), "inception_v1.ckpt",
-                                  slim_reference.layout(), model_shapes, SCOPE)
+  plan = ci.plan_import(ci.get_format(FORMAT), "inception_v1.ckpt", slim_reference.layout(),
+                        params, batch_stats, scope=SCOPE)
   assert len(plan.assignments) == 230 and len(plan.fixed) == fixed
-  assert len(model_shapes) == 230 + fixed + len(plan.filled_with_ones)
+  variables = jax.tree_util.tree_leaves((params, batch_stats))
+  assert len(variables) == 230 + fixed + len(plan.filled_with_ones)
 
 
 @pytest.mark.parametrize("name", ["i2d", "s3d"])
