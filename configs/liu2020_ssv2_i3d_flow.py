@@ -1,0 +1,34 @@
+r"""Liu et al. 2020, Table 3, "I3D Flow": flow I3D on Something-Something V2.
+
+  python -m d3d_jax.main --config=configs/liu2020_ssv2_i3d_flow.py \
+      --workdir=gs://YOUR_BUCKET/workdirs/liu2020_ssv2_i3d_flow \
+      --config.input.data_dir=gs://YOUR_BUCKET/ssv2_tfr
+
+Reproduces: Attention Distillation (Liu, Chen, Zhang, Li, Rehg, BMVC 2020), Table 3
+(20BN-Something-Something V2), row "I3D Flow": an I3D on TV-L1 flow, 24 x 224 x 224
+clips, initialised from the DeepMind Kinetics I3D (flow_imagenet), with the plain head;
+loss: cross-entropy.
+
+Paper number: 46.7 top-1 / 75.9 top-5. This run is the flow member of the late fusion
+"Prob-Distill+Flow I3D" (54.6 / 83.0; configs/liu2020_ssv2_prob_distill.py).
+
+Something-Something V2 (Sec. 4.1: 174 classes, the official train / validation split,
+top-1 / top-5 on validation; `top1@4x3`, `top5@4x3`): `input.random_flip` is False,
+because a flip turns "left to right" classes into "right to left" ones. The videos are
+12 fps; the paper's 24 Hz (`write_tfrecords --fps=24`) repeats every frame (nearest-frame
+resampling), so 24 frames span 1 s, the paper's "temporal footprint" of I3D in Table 3,
+and every other TV-L1 flow frame is ~0 (whether the authors' 24 Hz frames were the same
+is not stated). Records: write_tfrecords on CSVs (path,label) made from the dataset's
+JSON lists, --split=train / --split=validation, --min_resize=256.
+
+Settings (Sec. 3.6, and what is chosen where the paper is silent: 30 epochs = 79,177
+steps of 64 clips, x0.1 at 1/2 and 3/4): configs/liu2020_common.py. Runtime: about 18 h
+on 4 GPUs (estimated for V100s; see configs/liu2020_common.py).
+"""
+
+from configs.liu2020_common import get_liu2020_config
+
+
+def get_config():
+  return get_liu2020_config(dataset="ssv2", modality="flow", head="logits",
+                            objective="ce")
