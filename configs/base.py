@@ -29,8 +29,12 @@ def model_config(name: str = "s3dg", modality: str = "rgb") -> ml_collections.Co
   m.options = ml_collections.ConfigDict()
   # Start from published or previously trained weights (d3d_jax.weights):
   # path '' = random init; format 'd3d_jax' (our exports) or a published format;
-  # exclude: regexes of parameter paths to keep at init (e.g. '^Logits/').
-  m.init_from = ml_collections.ConfigDict(dict(path="", format="d3d_jax", exclude=()))
+  # exclude: regexes of parameter paths to keep at init (e.g. '^Logits/'); the model's
+  # own new modules (attention heads) need no entry: the model declares them;
+  # scope: which network of a file holding several ('' = the only one, e.g.
+  # 'RGB/inception_i3d/' of DeepMind's two-stream checkpoints).
+  m.init_from = ml_collections.ConfigDict(dict(path="", format="d3d_jax", exclude=(),
+                                                scope=""))
   return m
 
 

@@ -356,8 +356,9 @@ class CheckpointFormat:
 # * `exclude`: regexes (`re.search`) on our variable paths (``Logits/Conv3d_0c_1x1/kernel``,
 #   ``Conv3d_1a_7x7/bn/mean``; the collection is not part of the path). A matched
 #   variable keeps its initial value and the file tensor that would fill it is dropped.
-#   Patterns matching a file tensor's name drop that tensor too (e.g. another network in
-#   the same file).
+#   Patterns matching a file tensor's name, with or without the network's scope, drop
+#   that tensor too (e.g. another network in the same file; or ``^Logits/`` dropping a
+#   Kinetics classifier that a model with other heads has no variable for).
 # * `new_modules`: regexes, on the same paths, of the modules a model has that published
 #   backbones lack (attention heads, say). A matched variable is loaded when the file
 #   holds it (our own export of the whole model) and keeps its initial value when the
@@ -531,7 +532,7 @@ def plan_import(fmt: CheckpointFormat, path: str, file_shapes: Mapping[str, Sequ
       plan.skipped[name] = "training state"
     elif other:
       plan.skipped[name] = f"another network (scope {other[0]!r})"
-    elif excluded(name):
+    elif excluded(name) or excluded(name[len(scope):] if name.startswith(scope) else name):
       plan.skipped[name] = "excluded"
     else:
       extra.append(f"{name} {list(file_shapes[name])}")

@@ -272,7 +272,7 @@ def load_init_from(init_from, params, batch_stats, new_modules=()):
     raise ValueError(f"model.init_from.format is {format_name!r}; known: {sorted(FORMATS)}")
   params, batch_stats, report = import_checkpoint(
       format_name, path, params, batch_stats, exclude=_field(init_from, "exclude", ()),
-      scope=_field(init_from, "scope", None), new_modules=new_modules)
+      scope=_field(init_from, "scope", None) or None, new_modules=new_modules)
   logging.info("model.init_from: %s", report.summary())
   return params, batch_stats
 

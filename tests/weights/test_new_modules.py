@@ -111,3 +111,25 @@ def test_a_new_module_in_the_file_is_shape_checked_like_any_variable(tmp_path):
                            r"AttentionHead/query/kernel' has shape \[128, 6\], the model "
                            r"needs \[128, 4\]"):
     ci.load_init_from(_init_from(tmp_path / "export"), *_with_head(seed=4), new_modules=NEW)
+
+
+def test_an_attention_model_takes_a_kinetics_i3d_backbone_without_its_classifier(tmp_path):
+  # Prob-Distill has two new classifiers and no Logits/Conv3d_0c_1x1: the file's
+  # 'RGB/inception_i3d/Logits/...' tensors are dropped by the unscoped '^Logits/', the
+  # maps and classifiers stay at init, and the backbone loads whole.
+  backbone = tiny.random_variables("i3d", seed=3)
+  path = ci.export_checkpoint("deepmind_i3d", str(tmp_path / "model.ckpt"), *backbone)
+  options = dict(head="prob_distill", attention_source="Mixed_4f")
+  init = tiny.random_variables("i3d", seed=4, **options)
+  new_modules = tiny.model("i3d", **options).new_modules()
+  params, batch_stats, report = ci.import_checkpoint(
+      "deepmind_i3d", path, *init, exclude=("^Logits/",), new_modules=new_modules)
+  got, initial, want = _flat(params, batch_stats), _flat(*init), _flat(*backbone)
+  kept = {k for k in got if "/Attention/" in k or "/Logits/" in k}
+  assert kept and all(k.startswith("params/Attention/") or k.startswith("params/Logits/")
+                      for k in kept)
+  for key in kept:
+    np.testing.assert_array_equal(got[key], initial[key], err_msg=key)
+  for key in got.keys() - kept:
+    np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+  assert sum(reason == "excluded" for reason in report.skipped.values()) == 2
