@@ -13,6 +13,7 @@ export; `evaluate_train_state` runs them on the live train state during training
 """
 
 import dataclasses
+import itertools
 from typing import Iterable, Mapping, Optional, Sequence
 
 import jax
@@ -126,11 +127,12 @@ def _endpoint_names(member: EnsembleMember, input_config) -> tuple[str, ...]:
 
 def evaluate_networks(config, student: Sequence[EnsembleMember], teacher, mesh,
                       evals=None, info=None, step: int = 0, workdir: str = "",
-                      writer=None):
+                      writer=None, max_batches: Optional[int] = None):
   """Runs `evals` (default ``config.evals``) on the eval split: (metrics, evaluators).
 
   `teacher` is an `EnsembleMember`, None, or a function that loads one, called only
-  when an evaluator compares with the teacher.
+  when an evaluator compares with the teacher. `max_batches` stops the pass early
+  (pictures of the first views; metrics then cover only those).
   """
   info = info or dataset_info(config.input)
   evals = config.evals if evals is None else evals
@@ -156,8 +158,10 @@ def evaluate_networks(config, student: Sequence[EnsembleMember], teacher, mesh,
   input_config.modalities = tuple(sorted({m.modality for ms in networks.values()
                                           for m in ms}))
   dataset = input_pipeline.make_eval_dataset(input_config)
-  metrics = run_pass(evaluators, make_outputs_fn(networks, endpoints, mesh),
-                     dataset.as_numpy_iterator())
+  batches = dataset.as_numpy_iterator()
+  if max_batches is not None:
+    batches = itertools.islice(batches, max_batches)
+  metrics = run_pass(evaluators, make_outputs_fn(networks, endpoints, mesh), batches)
   return metrics, evaluators
 
 
@@ -183,6 +187,23 @@ def _teacher_member(config, num_classes):
   from d3d_jax.teacher import load_teacher  # pylint: disable=g-import-not-at-top
   model, variables = load_teacher(config, num_classes)
   return EnsembleMember(model, variables, config.teacher.model.modality)
+
+
+def draw_attention(config, workdir: str, section, max_batches: int) -> list[str]:
+  """Draws the attention maps of `workdir`'s export on the first `max_batches` eval
+  batches with the ``attention_maps`` evaluator `section`; returns the PNG paths."""
+  info = dataset_info(config.input)
+  member = load_member(str(paths.resolve(workdir) / EXPORT_DIR), config.model,
+                       info.num_classes, config.compute_dtype)
+  writer = metric_writers.create_default_writer(
+      workdir, just_logging=jax.process_index() > 0, asynchronous=False)
+  _, evaluators = evaluate_networks(
+      config, [member], lambda: _teacher_member(config, info.num_classes),
+      sharding_lib.make_mesh(config.mesh),
+      evals=ml_collections.ConfigDict({"attention_maps": section}), info=info,
+      step=config.total_steps, workdir=workdir, writer=writer, max_batches=max_batches)
+  writer.flush()
+  return evaluators["attention_maps"].written
 
 
 def evaluate_workdir(config, workdir: str, export_dir: Optional[str] = None) -> dict:

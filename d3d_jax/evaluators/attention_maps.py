@@ -118,6 +118,7 @@ class AttentionMaps:
     self.kl_sum = 0.0
     self.count = 0
     self.drawn = []
+    self.written = []  # PNG paths
 
   def endpoints(self) -> tuple[str, ...]:
     return self.maps + tuple(f"{m}_log" for m in self.maps)
@@ -167,6 +168,8 @@ class AttentionMaps:
             f"attention/clip{i}": picture[None] for i, picture in enumerate(self.drawn)})
       if context.workdir:
         for i, picture in enumerate(self.drawn):
-          write_png(str(paths.resolve(context.workdir) / "eval" / "attention" /
-                        f"step{context.step}_clip{i}.png"), picture)
+          path = str(paths.resolve(context.workdir) / "eval" / "attention" /
+                     f"step{context.step}_clip{i}.png")
+          write_png(path, picture)
+          self.written.append(path)
     return metrics
