@@ -1,12 +1,19 @@
-r"""What distillation costs per train step: D3D step time / plain student step time.
+r"""What distillation costs per train step: distilled step time / plain student step time.
 
-  python -m d3d_jax.tools.benchmark_distillation [--model=s3dg --frames=16 --size=112 \
-      --batch=2 --depth_multiplier=1.0 --steps=5]
+  python -m d3d_jax.tools.benchmark_distillation [--method=d3d|prob_distill \
+      --model=s3dg --frames=16 --size=112 --batch=2 --depth_multiplier=1.0 --steps=5]
 
-Builds the same RGB student twice on one random batch: with the `ce` objective, and with
-`d3d_logits` and a flow teacher of the same architecture (random weights; the step time
-does not depend on them). Prints compile time, median step time and clips/s of each, and
-the ratio. The teacher only runs forward, so the ideal ratio is about 1 + 1/3.
+Builds the RGB student twice on one random batch: the plain network (average-pool head)
+with the `ce` objective, and the distilled one with a flow teacher of the same backbone
+(random weights; the step time does not depend on them):
+
+* ``d3d``: the same student, `d3d_logits`, a plain flow teacher (D3D);
+* ``prob_distill``: the student with Prob-Distill's two attention heads,
+  `attention_distill`, a flow Prob-Atten teacher (Liu et al., BMVC 2020; the paper's
+  backbone is ``--model=i3d``).
+
+Prints compile time, median step time and clips/s of each, and the ratio. The teacher
+only runs forward, so the ideal ratio is about 1 + 1/3.
 """
 
 if __name__ == "__main__":
@@ -25,11 +32,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs.base import get_base_config
+from d3d_jax.objectives import objective_config
 from d3d_jax import trainer
 from d3d_jax import sharding as sharding_lib
 from d3d_jax.export import save_model_variables
 from d3d_jax.models import build_call, build_from_config
 
+# method -> (student head, objective, teacher head)
+METHODS = {"d3d": ("logits", "d3d_logits", "logits"),
+           "prob_distill": ("prob_distill", "attention_distill", "prob_atten")}
+_METHOD = flags.DEFINE_enum("method", "d3d", sorted(METHODS), "Distillation method.")
 _MODEL = flags.DEFINE_string("model", "s3dg", "Student and teacher preset.")
 _FRAMES = flags.DEFINE_integer("frames", 16, "Frames per clip.")
 _SIZE = flags.DEFINE_integer("size", 112, "Crop size.")
@@ -39,15 +51,19 @@ _STEPS = flags.DEFINE_integer("steps", 5, "Timed steps (after one warm-up step).
 _CLASSES = flags.DEFINE_integer("num_classes", 400, "Classes.")
 
 
-def _config(objective: str, teacher_dir: str):
+def _config(distilled: bool, teacher_dir: str):
+  """The plain student with `ce`, or the distilled one of `--method` with its teacher."""
+  student_head, objective, teacher_head = METHODS[_METHOD.value]
   c = get_base_config()
   c.input.num_frames, c.input.crop_size, c.input.batch_size = (
       _FRAMES.value, _SIZE.value, _BATCH.value)
   c.input.modalities = ("rgb", "flow")
-  for m, modality in ((c.model, "rgb"), (c.teacher.model, "flow")):
+  for m, modality, head in ((c.model, "rgb", student_head if distilled else "logits"),
+                            (c.teacher.model, "flow", teacher_head)):
     m.name, m.modality = _MODEL.value, modality
     m.options.depth_multiplier = _DEPTH.value
-  c.objective.name = objective
+    m.options.head = head
+  c.objective = objective_config(objective if distilled else "ce")
   c.teacher.checkpoint = teacher_dir
   return c
 
@@ -80,21 +96,22 @@ def main(argv):
            "label": rng.integers(0, _CLASSES.value, _BATCH.value).astype(np.int32)}
   with tempfile.TemporaryDirectory() as tmp:
     teacher_dir = os.path.join(tmp, "teacher")
-    config = _config("d3d_logits", teacher_dir)
+    config = _config(True, teacher_dir)
     model = build_from_config(config.teacher.model, _CLASSES.value, "float32")
     clip = jnp.zeros((1,) + shape[1:] + (2,))
     variables = nn.unbox(jax.jit(model.init)(jax.random.PRNGKey(1), clip))
     save_model_variables(teacher_dir, variables["params"], variables["batch_stats"],
                          metadata=build_call(config.teacher.model, _CLASSES.value))
-    results = {name: _time_steps(_config(name, teacher_dir), batch)
-               for name in ("ce", "d3d_logits")}
+    results = {"plain": _time_steps(_config(False, teacher_dir), batch),
+               _METHOD.value: _time_steps(config, batch)}
   print(f"{_MODEL.value} student and flow teacher, batch {_BATCH.value} x "
         f"{_FRAMES.value}x{_SIZE.value}x{_SIZE.value}, depth_multiplier {_DEPTH.value}, "
         f"backend {jax.default_backend()}")
-  print("| objective  | compile s | step s | clips/s |")
+  print("| run          | compile s | step s | clips/s |")
   for name, (compile_s, step_s) in results.items():
-    print(f"| {name:<10} | {compile_s:9.1f} | {step_s:6.3f} | {_BATCH.value / step_s:7.2f} |")
-  print(f"D3D step / plain step = {results['d3d_logits'][1] / results['ce'][1]:.2f}")
+    print(f"| {name:<12} | {compile_s:9.1f} | {step_s:6.3f} | {_BATCH.value / step_s:7.2f} |")
+  ratio = results[_METHOD.value][1] / results["plain"][1]
+  print(f"{_METHOD.value} step / plain step = {ratio:.2f}")
 
 
 if __name__ == "__main__":
