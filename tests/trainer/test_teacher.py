@@ -3,6 +3,7 @@
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from d3d_jax import teacher as teacher_lib
@@ -63,3 +64,29 @@ def test_an_export_without_a_stored_call_falls_back_to_the_config(tiny_dataset, 
   assert loaded.final_endpoint == config.teacher.model.options.final_endpoint
   assert jax.tree_util.tree_structure(loaded_variables["params"]) == (
       jax.tree_util.tree_structure(variables["params"]))
+
+
+def test_an_attention_teacher_loads_whole_with_its_head(tiny_dataset, tmp_path):
+  # The flow Prob-Atten teacher of Prob-Distill: its export's build_model call carries
+  # the head, so the rebuilt teacher has the map conv and outputs the map endpoints.
+  flow = tiny_config(tiny_dataset, "flow", **{
+      "model.options.head": "prob_atten", "model.options.attention_source": "Mixed_3b"})
+  model = build_from_config(flow.model, NUM_CLASSES, "float32")
+  clip = jnp.zeros((1, 8, 16, 16, 2))
+  variables = nn.unbox(model.init(jax.random.PRNGKey(3), clip))
+  export = str(tmp_path / "export")
+  from d3d_jax.models import build_call  # pylint: disable=g-import-not-at-top
+  save_model_variables(export, variables["params"], variables["batch_stats"],
+                       metadata=build_call(flow.model, NUM_CLASSES))
+  config = _d3d_config(tiny_dataset, export)
+  config.teacher.model = flow.model
+  teacher, loaded = teacher_lib.load_teacher(config, NUM_CLASSES)
+  assert teacher.head == "prob_atten"
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_array_equal(a, b),
+                         loaded["params"], jax.device_get(variables["params"]))
+  _, endpoints = teacher.apply(loaded, clip, train=False)
+  assert endpoints["Attention/map"].shape[:2] == (1, 4)
+  # A config that forgets the head is told so, by key.
+  config.teacher.model.options.head = "logits"
+  with pytest.raises(ValueError, match="teacher.model.options.head"):
+    teacher_lib.load_teacher(config, NUM_CLASSES)
