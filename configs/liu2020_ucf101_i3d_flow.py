@@ -12,19 +12,7 @@ over time. Loss: plain cross-entropy.
 
 Paper number: 94.0 mean class accuracy on UCF101 split 1 (`mean_class_accuracy@10x3`).
 The same row reports 73.9 on HMDB51 and 38.3 on EGTEA Gaze+ (split 1 each). Train those
-with this file and the dataset switched on the command line (data_dir, num_classes, and
-the step counts, which follow the training-set size: 40 epochs, decays at 1/2 and 3/4):
-
-  HMDB51: --config.input.data_dir=gs://YOUR_BUCKET/hmdb51_split1_tfr \
-      --config.input.num_classes=51 --config.total_steps=2231 \
-      --config.schedule.boundaries='(1115, 1673)'
-  EGTEA:  --config.input.data_dir=gs://YOUR_BUCKET/egtea_split1_tfr \
-      --config.input.num_classes=106 --config.total_steps=5186 \
-      --config.schedule.boundaries='(2593, 3889)'
-
-This run is also the flow member of Table 2's late fusion "Prob-Distill+Flow I3D*" (97.4
-UCF101 / 75.7 HMDB51) and of "Two Stream I3D*" (96.7 / 74.8);
-configs/liu2020_ucf101_prob_distill.py says how to evaluate the ensembles.
+with the dataset flags of configs/liu2020_common.py.
 
 Settings (Sec. 3.6, and what is chosen where the paper is silent):
 configs/liu2020_common.py.
