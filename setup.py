@@ -29,8 +29,8 @@ setuptools.setup(
     version="0.1.0",
     description=(
         "I3D / S3D-G video action recognition in JAX/Flax with optical-flow "
-        "teacher to RGB student distillation (D3D), TFRecord + TV-L1 data tools "
-        "and imports of published I3D / S3D-G weights."
+        "teacher to RGB student distillation (D3D, attention distillation), "
+        "TFRecord + TV-L1 data tools and imports of published I3D / S3D-G weights."
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
