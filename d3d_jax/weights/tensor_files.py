@@ -78,7 +78,7 @@ class Container:
 
 
 def _make_parent(path: str) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  paths.resolve(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 # ---------------------------------------------------------------------------------------
