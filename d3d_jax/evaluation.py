@@ -76,7 +76,7 @@ def make_outputs_fn(networks: Mapping[str, Sequence[EnsembleMember]],
   def host_outputs(host_batch):
     batch = sharding_lib.global_batch({m: host_batch[m] for m in needed}, mesh)
     inputs = {role: tuple(batch[m] for m in modalities[role]) for role in roles}
-    with mesh, sharding_lib.logical_rules():
+    with jax.set_mesh(mesh), sharding_lib.logical_rules():
       result = outputs(variables, inputs)
     return jax.tree_util.tree_map(
         lambda x: multihost_utils.global_array_to_host_local_array(

@@ -162,7 +162,7 @@ def create_state(exp: Experiment, checkpointer: Optional[checkpointing.Checkpoin
           f"{exp.phases[phase_at(exp.phases, step)].name!r}: the phases changed since it "
           f"was written")
     return state, shardings
-  with exp.mesh:
+  with jax.set_mesh(exp.mesh):
     state = jax.jit(init, out_shardings=shardings)(rng)
   if config.model.init_from.path:
     params, stats = load_init_from(config.model.init_from, jax.device_get(
@@ -241,7 +241,7 @@ def make_train_step(exp: Experiment, shardings, phase_index: int = 0):
     metrics = {
         "loss": loss,
         "top1": jnp.mean(jnp.argmax(logits, -1) == batch["label"]),
-        "grad_norm": optax.global_norm(grads),
+        "grad_norm": optax.tree.norm(grads),
         "learning_rate": exp.schedule(state.step),
     }
     metrics.update({f"loss/{name}": term.value for name, term in terms.items()})
@@ -303,7 +303,7 @@ def train(config, workdir: str) -> TrainState:
       phase = phase_at(exp.phases, step)
       if phase not in train_steps:
         train_steps[phase] = make_train_step(exp, shardings, phase)
-      with exp.mesh, sharding_lib.logical_rules():
+      with jax.set_mesh(exp.mesh), sharding_lib.logical_rules():
         state, metrics = train_steps[phase](state, teacher_variables, batch)
       step += 1
       report(step)

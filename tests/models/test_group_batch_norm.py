@@ -121,7 +121,7 @@ def run(group_size, data_devices):
   variables = jax.device_put(variables, sharding_lib.replicated(mesh))
   forward = jax.jit(lambda v, b: model.apply(v, b, train=True, mutable=["batch_stats"],
                                              rngs={"dropout": jax.random.PRNGKey(2)}))
-  with mesh, sharding_lib.logical_rules():
+  with jax.set_mesh(mesh), sharding_lib.logical_rules():
     compiled = forward.lower(variables, batch).compile()
     (logits, endpoints), updates = compiled(variables, batch)
   hlo = compiled.as_text()
