@@ -2,16 +2,15 @@
 "Attention Distillation for Learning Video Representations"), and which of the values
 the paper gives.
 
-Files (one per row; `get_liu2020_config(dataset, modality, head, objective)` builds them):
+Files (`get_liu2020_config(dataset, modality, head, objective)` builds them; a
+``file.py:variant`` config takes the row as the argument of its get_config):
 
-| file                                         | paper row                         |
+| file                                         | paper rows                        |
 |----------------------------------------------|-----------------------------------|
-| liu2020_ucf101_i3d_{rgb,flow}.py             | Table 1, "RGB / Flow I3D"         |
-| liu2020_ucf101_soft_atten_{rgb,flow}.py      | Table 1, "RGB / Flow Soft-Atten"  |
-| liu2020_ucf101_soft_res_{rgb,flow}.py        | Table 1, "RGB / Flow Soft-Res"    |
-| liu2020_ucf101_prob_atten_{rgb,flow}.py      | Table 1, "RGB / Flow Prob-Atten"  |
+| liu2020_ucf101.py:{i3d,soft_atten,soft_res,prob_atten}_{rgb,flow} | Table 1, all eight rows |
 | liu2020_ucf101_prob_distill.py               | Table 2, "Ours (Prob-Distill)" and "Prob-Distill+Flow I3D*" |
-| liu2020_ssv2_{i3d_rgb,i3d_flow,prob_atten_flow,prob_distill}.py | Table 3 |
+| liu2020_ssv2.py:{i3d_rgb,i3d_flow,prob_atten_flow} | Table 3, "I3D RGB / Flow" and the Prob-Distill teacher |
+| liu2020_ssv2_prob_distill.py                 | Table 3, "Ours (Prob-Distill)" and "Prob-Distill+Flow I3D" |
 
 Other datasets of Tables 1-2 (HMDB51, EGTEA Gaze+, split 1 each) are the UCF101 files
 with the dataset switched on the command line; `dataset_flags(name)` gives the flags

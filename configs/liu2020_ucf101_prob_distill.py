@@ -5,7 +5,7 @@ r"""Liu et al. 2020, Table 2, "Ours (Prob-Distill)": attention distillation on U
       --config.input.data_dir=gs://YOUR_BUCKET/ucf101_split1_tfr \
       --config.teacher.checkpoint=gs://YOUR_BUCKET/workdirs/liu2020_ucf101_prob_atten_flow
 
-The teacher is the finished run of configs/liu2020_ucf101_prob_atten_flow.py (Table 1,
+The teacher is the finished run of configs/liu2020_ucf101.py:prob_atten_flow (Table 1,
 "Flow Prob-Atten"); train it first and pass its workdir (TEACHER above).
 
 Reproduces: Attention Distillation (Liu, Chen, Zhang, Li, Rehg, BMVC 2020), Table 2, row
@@ -27,7 +27,7 @@ distance, KL and agreement with the teacher).
 
 Late fusion, Table 2 row "Prob-Distill+Flow I3D*": 97.4 UCF101 / 75.7 HMDB51 (and "Two
 Stream I3D*", RGB I3D + flow I3D, 96.7 / 74.8). The row name says the flow member is the
-24-frame flow I3D (configs/liu2020_ucf101_i3d_flow.py); the text calls it "a reference
+24-frame flow I3D (configs/liu2020_ucf101.py:i3d_flow); the text calls it "a reference
 flow model", so the flow Prob-Atten teacher is the other reading. There is NO command-
 line entry point for an ensemble: `python -m d3d_jax.main` evaluates one network. The
 ensemble evaluation is the library function `d3d_jax.evaluation.evaluate_members`
@@ -35,7 +35,7 @@ ensemble evaluation is the library function `d3d_jax.evaluation.evaluate_members
 Python on the two runs' exports. Run these lines (without the two-space indent) from
 the repository root:
 
-  from configs import liu2020_ucf101_i3d_flow, liu2020_ucf101_prob_distill
+  from configs import liu2020_ucf101, liu2020_ucf101_prob_distill
   from d3d_jax import evaluation, sharding
   from data_pipelines.dataset_info import dataset_info
   config = liu2020_ucf101_prob_distill.get_config()   # its input: both streams, 10x3 views
@@ -44,14 +44,14 @@ the repository root:
   members = [evaluation.load_member(workdir + "/export", c.model, info.num_classes,
                                     c.compute_dtype) for c, workdir in (
       (config, "gs://YOUR_BUCKET/workdirs/liu2020_ucf101_prob_distill"),
-      (liu2020_ucf101_i3d_flow.get_config(),
+      (liu2020_ucf101.get_config("i3d_flow"),
        "gs://YOUR_BUCKET/workdirs/liu2020_ucf101_i3d_flow"))]
   metrics, _ = evaluation.evaluate_members(members, config, sharding.make_mesh(config.mesh),
                                            info)
   print(metrics["mean_class_accuracy@10x3"])
 
-For the two-stream row, make the first member the RGB I3D run (liu2020_ucf101_i3d_rgb's
-config and workdir); keep `config` (the input section with both streams) as it is.
+For the two-stream row, make the first member the RGB I3D run (liu2020_ucf101.get_config("i3d_rgb")
+and its workdir); keep `config` (the input section with both streams) as it is.
 
 Settings (Sec. 3.6, and what is chosen where the paper is silent):
 configs/liu2020_common.py. Runtime: about 2 h on UCF101 (0.7 h HMDB51) on 4 GPUs

@@ -3,7 +3,9 @@ r"""The entry point: train / evaluate one experiment config.
   python -m d3d_jax.main --config=configs/synthetic_d3d.py --workdir=/tmp/d3d \
       [--config.total_steps=2000 --config.input.batch_size=16 ...]
 
-Re-running with the same --workdir resumes from its latest checkpoint. The config is
+A config file with variants takes one after a colon (``--config=configs/liu2020_ucf101.py:
+prob_atten_flow``; its get_config(variant) lists them). Re-running with the same
+--workdir resumes from its latest checkpoint. The config is
 locked, so an override of a key that does not exist is an error naming the key.
 On a multi-host TPU pod or GPU cluster, `jax.distributed.initialize()` runs when the
 usual environment says so (TPU VM metadata, SLURM / Open MPI variables, or an explicit

@@ -16,6 +16,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERIMENTS = sorted(
     os.path.basename(p)[:-3] for p in glob.glob(os.path.join(REPO, "configs", "*.py"))
     if "def get_config" in open(p).read())
+# (config, variant): every variant of a `file.py:variant` config (its VARIANTS), else None.
+RUNS = [(name, variant) for name in EXPERIMENTS for variant in
+        sorted(getattr(importlib.import_module(f"configs.{name}"), "VARIANTS", None) or [None])]
 
 
 def test_the_expected_experiments_exist():
@@ -23,11 +26,11 @@ def test_the_expected_experiments_exist():
           "kinetics400_s3dg_flow", "kinetics400_s3dg_rgb", "kinetics400_d3d"} <= set(EXPERIMENTS)
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
-def test_config_builds_its_networks_objective_and_optimiser(name):
+@pytest.mark.parametrize("name,variant", RUNS)
+def test_config_builds_its_networks_objective_and_optimiser(name, variant):
   module = importlib.import_module(f"configs.{name}")
   assert "python -m d3d_jax.main" in module.__doc__ and f"configs/{name}.py" in module.__doc__
-  config = module.get_config()
+  config = module.get_config() if variant is None else module.get_config(variant)
   num_classes = config.input.num_classes or 8
   objective = build_objective(config.objective)
   networks = [config.model] + ([config.teacher.model] if objective.needs_teacher else [])
@@ -54,3 +57,9 @@ def test_d3d_kinetics_config_follows_the_paper():
   assert config.total_steps == 140_000
   assert config.model.name == config.teacher.model.name == "s3dg"
   assert (config.model.modality, config.teacher.model.modality) == ("rgb", "flow")
+
+
+def test_a_variant_config_names_its_variants_on_a_typo():
+  module = importlib.import_module("configs.liu2020_ucf101")
+  with pytest.raises(ValueError, match="the variants are"):
+    module.get_config("prob_aten_rgb")
