@@ -70,6 +70,10 @@ def _check_modalities(config, available) -> None:
 
 def build_experiment(config, workdir: str) -> Experiment:
   """Reads the dataset's facts, checks the config against them, builds the rest."""
+  if config.exact_resume and not config.input.deterministic:
+    raise ValueError("config.exact_resume=True replays the data stream of an uninterrupted "
+                     "run, which only config.input.deterministic=True makes reproducible: "
+                     "set input.deterministic=True or exact_resume=False")
   info = dataset_info(config.input)
   _check_modalities(config, info.modalities)
   return build_experiment_for_classes(config, workdir, info.num_classes,

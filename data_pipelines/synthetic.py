@@ -410,7 +410,7 @@ def generate_dataset(output_dir: str, *, num_classes: int = 8,
 
   Returns:
     {'label_map': path, 'splits': {split: manifest entry}, 'videos_dir':
-    path or None, 'seconds': wall time}.
+    path or None, 'num_video_files': .mp4 files written, 'seconds': wall time}.
   """
   start = time.time()
   render = dataclasses.replace(render or RenderOptions(),
@@ -427,7 +427,7 @@ def generate_dataset(output_dir: str, *, num_classes: int = 8,
   options = write_tfrecords.EncodeOptions(fps=FPS, min_resize=0, flow=flow,
                                           tvl1=tvl1_params)
   result: dict[str, Any] = {'label_map': os.fspath(map_path), 'splits': {},
-                            'videos_dir': None}
+                            'videos_dir': None, 'num_video_files': 0}
   for split in splits:
     count = (videos_per_class[split] if isinstance(videos_per_class, Mapping)
              else videos_per_class)
@@ -443,6 +443,7 @@ def generate_dataset(output_dir: str, *, num_classes: int = 8,
       for source in sources:
         video_io.write_video(videos / split / source.label /
                              f'{source.video_id}.mp4', source.frames(), FPS)
+      result['num_video_files'] += len(sources)
     if write_tfrecords_files:
       result['splits'][split] = write_tfrecords.write_split(
           sources, output_dir=out, split=split,
@@ -508,9 +509,9 @@ def main(argv: Sequence[str]) -> None:
                            camouflage=f.camouflage, noise_std=f.noise_std,
                            speed=tuple(float(v) for v in f.speed),
                            scene_cue=f.scene_cue))
-  total = sum(e['num_written'] for e in result['splits'].values())
-  print(f'wrote {total} videos to {f.output_dir} in {result["seconds"]:.1f} s',
-        file=sys.stderr)
+  records = sum(e['num_written'] for e in result['splits'].values())
+  print(f'wrote {records} TFRecord examples and {result["num_video_files"]} video files '
+        f'to {f.output_dir} in {result["seconds"]:.1f} s', file=sys.stderr)
 
 
 if __name__ == '__main__':

@@ -49,3 +49,10 @@ def test_flow_config_on_rgb_only_records_names_the_data(tmp_path):
   config = tiny_config(str(tmp_path), "flow", "ce", **{"input.modalities": ("flow",)})
   with pytest.raises(ValueError, match="flow"):
     trainer.build_experiment(config, workdir=str(tmp_path))
+
+
+def test_exact_resume_without_a_deterministic_input_is_an_error(tiny_dataset, tmp_path):
+  config = tiny_config(tiny_dataset, "rgb", "ce", exact_resume=True,
+                       **{"input.deterministic": False})
+  with pytest.raises(ValueError, match="exact_resume.*input.deterministic"):
+    trainer.build_experiment(config, workdir=str(tmp_path))
