@@ -134,7 +134,13 @@ class TFCheckpointFile:
   def read(self, name: str) -> np.ndarray:
     if name not in self._shapes:
       raise KeyError(f"{self.path}: no tensor {name!r}")
-    return np.asarray(self._reader.get_tensor(name))
+    try:
+      return np.asarray(self._reader.get_tensor(name))
+    except Exception as e:  # TF raises IndexError, OpError, ... for damaged data files
+      raise ValueError(
+          f"{self.path}: cannot read tensor {name!r} from the checkpoint's data file(s) "
+          f"{self.path}.data-*: they are truncated or damaged ({type(e).__name__}: {e})"
+      ) from e
 
 
 def write_tf_checkpoint(path: str, tensors: Mapping[str, np.ndarray]) -> str:

@@ -111,3 +111,14 @@ def test_convert_cli_writes_a_loadable_checkpoint(tmp_path):
   loaded, _ = ci.load_init_from(_init_from(output),
                                 *tiny.random_variables("i3d", num_classes=3, bn_scale=True))
   _assert_trees_equal(loaded, params)
+
+
+def test_a_tf_checkpoint_with_an_empty_data_file_names_the_file_and_tensor(tmp_path):
+  import glob  # pylint: disable=g-import-not-at-top
+  from d3d_jax.weights.tensor_files import TFCheckpointFile, write_tf_checkpoint  # pylint: disable=g-import-not-at-top
+  path = write_tf_checkpoint(str(tmp_path / "model.ckpt"),
+                             {"a/w": np.ones((3, 4), np.float32)})
+  for data_file in glob.glob(path + ".data*"):
+    open(data_file, "w").close()  # as a full disk or an interrupted copy leaves it
+  with pytest.raises(ValueError, match=r"model.ckpt: cannot read tensor 'a/w'.*truncated"):
+    TFCheckpointFile(path).read("a/w")
