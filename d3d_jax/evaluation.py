@@ -18,7 +18,6 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.experimental import multihost_utils
 import ml_collections
 from clu import metric_writers

@@ -18,7 +18,7 @@ backbone under trained flow decoders, a CVAE with its own Adam.
 layers in inference mode (`frozen_norms`).
 
 **Phases** (`d3d_jax.objectives.Phase`) freeze further groups for a stretch of steps;
-`build_phase_optimizers` makes one optimiser per phase, each with its own state.
+`build_phase_optimizer` makes the optimiser of a phase, each with its own state.
 """
 
 import re
@@ -114,14 +114,15 @@ def parameter_labels(params, groups: Mapping[str, Any]):
       raise ValueError(f"config.optimizer.groups.{name}.pattern {group.pattern!r} is not "
                        f"a valid regex: {e}") from e
   labels, used = {}, set()
-  for key, path in parameter_paths(params).items():
+  paths = parameter_paths(params)
+  for key, path in paths.items():
     label = next((n for n, p in compiled.items() if p.search(path)), DEFAULT_GROUP)
     labels[key] = label
     used.add(label)
   unused = sorted(set(compiled) - used)
   if unused:
     raise ValueError(f"config.optimizer.groups {unused}: the pattern matches no parameter "
-                     f"(parameter paths look like {next(iter(parameter_paths(params).values()))!r})")
+                     f"(parameter paths look like {next(iter(paths.values()))!r})")
   return traverse_util.unflatten_dict(labels)
 
 

@@ -183,15 +183,6 @@ def create_state(exp: Experiment, checkpointer: Optional[checkpointing.Checkpoin
 # The train step.
 
 
-def _phase_of_step(phases, step):
-  """`phase_at` on a traced step: the index of the phase step `step` is in."""
-  if len(phases) == 1:
-    return jnp.zeros((), jnp.int32)
-  ends = np.cumsum([p.steps for p in phases])
-  return jnp.searchsorted(jnp.asarray(ends), step % int(ends[-1]), side="right").astype(
-      jnp.int32)
-
-
 def make_train_step(exp: Experiment, shardings, phase_index: int = 0):
   """The jitted train step of phase `phase_index`: frozen groups get no gradient, no
   update and inference-mode BatchNorm; only the phase's loss terms are minimised."""
@@ -256,7 +247,7 @@ def make_train_step(exp: Experiment, shardings, phase_index: int = 0):
         step=state.step + 1, params=params,
         opt_state=dict(state.opt_state, **{phase.name: phase_opt_state}),
         batch_stats=dict(state.batch_stats, student=new_stats),
-        phase=_phase_of_step(exp.phases, state.step + 1))
+        phase=jnp.asarray(phase_at(exp.phases, state.step + 1), jnp.int32))
     return new_state, metrics
 
   replicated = sharding_lib.replicated(exp.mesh)

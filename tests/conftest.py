@@ -34,3 +34,19 @@ def gcs(tmp_path, monkeypatch):
   from tests import gcs_emulator  # pylint: disable=g-import-not-at-top
   with gcs_emulator.emulated_bucket(str(tmp_path), monkeypatch.setenv) as bucket:
     yield bucket
+
+
+NUM_CLASSES = 4
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory):
+  """A tiny real dataset (synthetic motion videos -> TV-L1 -> TFRecords): 4 motion
+  classes, 4 train / 2 test videos each, 9 frames of 16x16, RGB + flow."""
+  from data_pipelines import synthetic  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path_factory.mktemp("synthetic"))
+  synthetic.generate_dataset(
+      path, num_classes=NUM_CLASSES, videos_per_class={"train": 4, "test": 2},
+      num_frames=9, height=16, width=16, seed=0, num_shards={"train": 2, "test": 1},
+      workers=1, show_progress=False)
+  return path

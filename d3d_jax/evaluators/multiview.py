@@ -19,6 +19,8 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
+from d3d_jax.sharding import sum_across_hosts
+
 
 def views_suffix(input_config) -> str:
   """The eval protocol in metric names: ``@CxS`` (C clips of ``input.eval_num_frames``
@@ -49,8 +51,8 @@ class VideoScores:
     if jax.process_count() == 1:
       return self
     merged = VideoScores(*self.prob_sum.shape)
-    merged.prob_sum = np.asarray(multihost_utils.process_allgather(self.prob_sum)).sum(0)
-    merged.view_count = np.asarray(multihost_utils.process_allgather(self.view_count)).sum(0)
+    merged.prob_sum = sum_across_hosts(self.prob_sum)
+    merged.view_count = sum_across_hosts(self.view_count)
     merged.labels = np.asarray(multihost_utils.process_allgather(self.labels)).max(0)
     return merged
 

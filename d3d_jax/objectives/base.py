@@ -60,17 +60,17 @@ class Phase:
   terms: Optional[tuple[str, ...]] = None
 
 
-def phase_at(phases: tuple[Phase, ...], step: int) -> int:
-  """The index of the phase that step `step` (0-based) is in; phases repeat in order."""
+def phase_at(phases: tuple[Phase, ...], step):
+  """The index of the phase that step `step` (0-based) is in; phases repeat in order.
+
+  An int for an int step; for a traced step (inside the jitted train step) an int32
+  array, from the same comparisons.
+  """
   if len(phases) == 1:
     return 0
-  cycle = sum(p.steps for p in phases)
-  position = step % cycle
-  for index, phase in enumerate(phases):
-    if position < phase.steps:
-      return index
-    position -= phase.steps
-  raise AssertionError("unreachable")
+  ends = [sum(p.steps for p in phases[:i + 1]) for i in range(len(phases))]
+  position = step % ends[-1]
+  return sum(position >= end for end in ends[:-1])
 
 
 class Objective:

@@ -11,7 +11,7 @@ from d3d_jax import evaluation, trainer
 from d3d_jax.evaluators import EvalContext, build_evaluators, evaluator_config
 from d3d_jax.evaluators.attention_maps import attention_overlay
 from d3d_jax.objectives import objective_config
-from tests.trainer.conftest import tiny_config, tiny_dataset  # pylint: disable=unused-import
+from tests.trainer.conftest import tiny_config
 
 
 def _context(**fields):

@@ -1,24 +1,12 @@
-"""A tiny real dataset (synthetic motion videos -> TV-L1 -> TFRecords) and tiny configs."""
+"""Tiny configs on the tiny real dataset of tests/conftest.py (`tiny_dataset`)."""
 
 import pytest
 
 from configs.synthetic_common import get_synthetic_config
 from d3d_jax.export import save_model_variables
 from d3d_jax.models import build_call, build_from_config
-from data_pipelines import synthetic
 
-NUM_CLASSES = 4
-
-
-@pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory):
-  """4 motion classes, 4 train / 2 test videos each, 9 frames of 16x16, RGB + flow."""
-  path = str(tmp_path_factory.mktemp("synthetic"))
-  synthetic.generate_dataset(
-      path, num_classes=NUM_CLASSES, videos_per_class={"train": 4, "test": 2},
-      num_frames=9, height=16, width=16, seed=0, num_shards={"train": 2, "test": 1},
-      workers=1, show_progress=False)
-  return path
+from tests.conftest import NUM_CLASSES  # the classes of the tiny_dataset fixture
 
 
 def tiny_config(data_dir, modality="rgb", objective="ce", **overrides):
