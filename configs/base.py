@@ -107,6 +107,15 @@ def get_base_config() -> ml_collections.ConfigDict:
   c.checkpoint.every_steps = 500
   c.checkpoint.keep = 3
   c.checkpoint.async_save = True
+  # One live run per workdir (d3d_jax/workdir_lease.py): the holder rewrites the
+  # lease's heartbeat this often; a lease whose heartbeat is older than
+  # lease_stale_seconds (or whose holder's pid on this host is gone) is taken over.
+  c.checkpoint.lease_heartbeat_seconds = 30.0
+  c.checkpoint.lease_stale_seconds = 300.0
+  # Resume checkpoints written under a config that differs in keys other than
+  # checkpoint.RESUMABLE_CHANGES (total_steps, logging, checkpoint and eval cadence,
+  # data_dir); False = such a resume is an error listing every changed key.
+  c.checkpoint.allow_config_change = False
   c.log_every_steps = 50
   # Evaluate every this many steps during train_and_eval (0 = only at the end).
   c.eval_every_steps = 0

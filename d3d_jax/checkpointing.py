@@ -3,29 +3,47 @@
 * Periodic saves (async by default), keep the newest `checkpoint.keep`; orbax writes
   each step to a temporary directory and renames it when complete, so a crash leaves
   either the previous or the new checkpoint, never half of one.
-* Same workdir = resume: `restore_latest` returns the newest complete step, restored
-  directly into the target shardings.
+* Same workdir = resume: `restore_latest` returns the newest step that restores,
+  directly into the target shardings. A step that does not restore (a truncated
+  file, unreadable metadata) is logged in one line naming the step and the file,
+  moved aside to ``WORKDIR/checkpoints_unrestorable/STEP`` (never deleted) and the
+  previous step is tried; when none restores, one error lists every step tried.
+* Same workdir = same experiment: `check_run_config` stores the config's fingerprint
+  in ``WORKDIR/run_config.json`` and refuses to resume checkpoints written under
+  another config (every changed key listed) unless `checkpoint.allow_config_change`.
 * SIGTERM / SIGINT (preemption) set a flag; the train loop saves synchronously and
-  exits cleanly at the next step boundary.
+  exits cleanly at the next step boundary, without evaluation or export.
 * `export_model` writes ``WORKDIR/export``: the student network's params and BN
   statistics alone (no optimiser state, no teacher, no extra training modules), in the
-  `d3d_jax` format that `model.init_from` and `teacher.checkpoint` read.
+  `d3d_jax` format that `model.init_from` and `teacher.checkpoint` read, with the
+  step it was exported at; `fresh_export_dir` refuses an export older than the
+  workdir's newest checkpoint.
 """
 
+import hashlib
+import json
 import signal
 import threading
 from typing import Any, Optional
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 import orbax.checkpoint as ocp
+from flax import traverse_util
 
-from data_pipelines import paths
-from d3d_jax.export import save_model_variables
+from data_pipelines import atomic_file, paths
+from d3d_jax.export import load_metadata, save_model_variables
 from d3d_jax.train_state import TrainState
 
 EXPORT_DIR = "export"
 CHECKPOINT_DIR = "checkpoints"
+UNRESTORABLE_DIR = "checkpoints_unrestorable"
+RUN_CONFIG_FILE = "run_config.json"
+# Config keys that may change when a run resumes: how long it runs, how often it logs,
+# checkpoints and evaluates, and where its data lives, not what it trains.
+RESUMABLE_CHANGES = ("mode", "total_steps", "log_every_steps", "eval_every_steps",
+                     "checkpoint.", "evals.", "input.data_dir")
 
 
 class Checkpointer:
@@ -49,16 +67,50 @@ class Checkpointer:
     self.manager.save(step, args=ocp.args.StandardSave(state.to_checkpoint()), force=force)
 
   def restore_latest(self, target: TrainState, shardings: TrainState) -> Optional[TrainState]:
-    """The newest checkpoint restored into `target`'s structure with `shardings`."""
-    step = self.manager.latest_step()
-    if step is None:
-      return None
+    """The newest checkpoint that restores, into `target`'s structure with `shardings`.
+
+    Newer steps that do not restore, when an older one does, are moved aside
+    (`UNRESTORABLE_DIR`); a failure of every step (a config that no longer matches,
+    say) moves nothing and is one error listing every step tried. None when the
+    workdir holds no checkpoint.
+    """
     abstract = jax.tree_util.tree_map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), target, shardings)
-    restored = self.manager.restore(
-        step, args=ocp.args.StandardRestore(abstract.to_checkpoint()))
-    logging.info("Resumed from %s step %d", self.directory, step)
-    return target.from_checkpoint(restored)
+    failed = []  # (step, reason): moved aside only once an older step restores.
+    for step in sorted(self.manager.all_steps(), reverse=True):
+      try:
+        _check_json_files(self.directory / str(step))
+        restored = self.manager.restore(
+            step, args=ocp.args.StandardRestore(abstract.to_checkpoint()))
+      except Exception as e:  # pylint: disable=broad-except
+        failed.append((step, _innermost_message(e)))
+        continue
+      for bad_step, reason in failed:
+        moved = self._move_aside(bad_step)
+        logging.error("Checkpoint step %d cannot be restored (%s): moved it to %s; resuming "
+                      "from step %d instead.", bad_step, reason, moved, step)
+      logging.info("Resumed from %s step %d", self.directory, step)
+      return target.from_checkpoint(restored)
+    if failed:
+      raise RuntimeError(f"no checkpoint in {self.directory} can be restored (all left in "
+                         f"place); tried:\n" + "\n".join(f"  step {step}: {reason}"
+                                                          for step, reason in failed))
+    return None
+
+  def _move_aside(self, step: int) -> str:
+    """Moves step `step` out of the manager's sight into `UNRESTORABLE_DIR`."""
+    source = self.directory / str(step)
+    target = self.directory.parent / UNRESTORABLE_DIR / str(step)
+    if jax.process_index() == 0:
+      target.parent.mkdir(parents=True, exist_ok=True)
+      suffix = 1
+      while target.exists():
+        target, suffix = target.parent / f"{step}.{suffix}", suffix + 1
+      _move_tree(source, target)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f"moved aside checkpoint {step}")
+    self.manager.reload()
+    return str(target)
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
@@ -68,14 +120,145 @@ class Checkpointer:
     self.manager.close()
 
 
+def _innermost_message(error: BaseException) -> str:
+  """The root cause of `error` (orbax wraps tensorstore's error, which names the array
+  and file), in one line."""
+  while (error.__cause__ or error.__context__) is not None:
+    error = error.__cause__ or error.__context__
+  message = str(error).split(" [tensorstore_spec")[0].replace("\n", " ")
+  return f"{type(error).__name__}: {message}"[:800]
+
+
+def _check_json_files(step_dir) -> None:
+  """Raises naming the file when one of a step's JSON metadata files is unreadable
+  (orbax's own error, a JSONDecodeError, names none)."""
+  directories = [step_dir] + [d for d in step_dir.iterdir() if d.is_dir()]
+  for path in sorted(p for d in directories for p in d.glob("_*")):
+    if path.is_file():
+      try:
+        json.loads(path.read_text())
+      except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+
+
+def _move_tree(source, target) -> None:
+  try:
+    source.rename(target)
+  except Exception:  # pylint: disable=broad-except
+    # Object stores have no directory rename: copy, then delete.
+    for path in source.iterdir():
+      if path.is_dir():
+        _move_tree(path, target / path.name)
+      else:
+        target.mkdir(parents=True, exist_ok=True)
+        path.copy(target / path.name)
+    source.rmtree()
+
+
+def latest_checkpoint_step(workdir: str) -> Optional[int]:
+  """The newest complete checkpoint step in `workdir` (None without checkpoints)."""
+  directory = paths.resolve(workdir) / CHECKPOINT_DIR
+  if not directory.exists():
+    return None
+  manager = ocp.CheckpointManager(
+      directory, options=ocp.CheckpointManagerOptions(create=False))
+  try:
+    return manager.latest_step()
+  finally:
+    manager.close()
+
+
+# ---------------------------------------------------------------------------------------
+# The config a workdir's checkpoints were written under.
+
+
+def _experiment_settings(config) -> dict[str, Any]:
+  """The config's flattened settings, less `RESUMABLE_CHANGES`, as JSON values."""
+  flat = traverse_util.flatten_dict(config.to_dict(), sep=".")
+  kept = {k: v for k, v in flat.items()
+          if not any(k == r or (r.endswith(".") and k.startswith(r))
+                     for r in RESUMABLE_CHANGES)}
+  return json.loads(json.dumps(kept, sort_keys=True, default=repr))
+
+
+def config_fingerprint(settings: dict[str, Any]) -> str:
+  return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_run_config(workdir: str, config) -> None:
+  """Refuses to resume checkpoints written under another config; records this one.
+
+  ``WORKDIR/run_config.json`` holds the fingerprint and settings of the config that
+  wrote the checkpoints (keys in `RESUMABLE_CHANGES` excluded). A different config is
+  an error listing every changed key, unless `checkpoint.allow_config_change`, which
+  logs the changes and records the new config.
+  """
+  path = paths.resolve(workdir) / RUN_CONFIG_FILE
+  settings = _experiment_settings(config)
+  record = {"fingerprint": config_fingerprint(settings), "settings": settings}
+  has_checkpoints = latest_checkpoint_step(workdir) is not None
+  if path.exists() and has_checkpoints:
+    stored = json.loads(path.read_text())
+    if stored.get("fingerprint") != record["fingerprint"]:
+      old = stored.get("settings", {})
+      changes = [f"  {k}: checkpoints {old.get(k, '(unset)')!r}, this run "
+                 f"{settings.get(k, '(unset)')!r}"
+                 for k in sorted(set(old) | set(settings)) if old.get(k) != settings.get(k)]
+      message = (f"the checkpoints in {paths.resolve(workdir) / CHECKPOINT_DIR} were "
+                 f"written under another config (fingerprint {stored.get('fingerprint')}, "
+                 f"this run {record['fingerprint']}):\n" + "\n".join(changes))
+      if not config.checkpoint.allow_config_change:
+        raise ValueError(message + "\nUse another --workdir, or resume anyway with "
+                         "--config.checkpoint.allow_config_change=True")
+      logging.warning("Resuming with a changed config (checkpoint.allow_config_change): %s",
+                      message)
+    else:
+      return
+  elif has_checkpoints:
+    logging.warning("%s has checkpoints but no %s (written by an older version): "
+                    "recording this run's config", workdir, RUN_CONFIG_FILE)
+  if jax.process_index() == 0:
+    atomic_file.write_json(path, record)
+
+
+# ---------------------------------------------------------------------------------------
+# The export.
+
+
 def export_model(workdir: str, state: TrainState, metadata: dict[str, Any]) -> str:
-  """Writes the student network's variables to ``workdir/export`` (replacing it)."""
+  """Writes the student network's variables and `metadata` (the `build_model` call),
+  with the step, to ``workdir/export`` (replacing it)."""
   params = jax.device_get(state.params["student"])
   batch_stats = jax.device_get(state.batch_stats["student"])
   path = str(paths.resolve(workdir) / EXPORT_DIR)
+  metadata = dict(metadata, step=int(jax.device_get(state.step)))
   save_model_variables(path, params, batch_stats, metadata=metadata, overwrite=True)
-  logging.info("Exported the model's variables to %s", path)
+  logging.info("Exported the model's variables at step %d to %s", metadata["step"], path)
   return path
+
+
+def fresh_export_dir(workdir: str) -> str:
+  """``workdir/export``, checked to be the export of the workdir's newest checkpoint.
+
+  An export from an earlier, shorter run (or one preempted since) is an error, never
+  evaluated as if it were this run's result.
+  """
+  path = paths.resolve(workdir) / EXPORT_DIR
+  latest = latest_checkpoint_step(workdir)
+  if not path.is_dir():
+    state = (f"its newest checkpoint is step {latest}: the run is incomplete; re-run the "
+             f"training command to finish it" if latest is not None else "it has no "
+             f"checkpoints either")
+    raise FileNotFoundError(f"no export in workdir {workdir} ({path}); {state}")
+  step = load_metadata(str(path)).get("step")
+  if step is None:
+    logging.warning("%s records no step (an export of an older version): not checked "
+                    "against the checkpoints", path)
+  elif latest is not None and step < latest:
+    raise ValueError(f"the export {path} is of step {step}, older than the workdir's "
+                     f"newest checkpoint (step {latest}): the run resumed after it was "
+                     f"exported and has not finished; re-run the training command")
+  return str(path)
 
 
 class PreemptionFlag:

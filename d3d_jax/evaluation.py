@@ -23,7 +23,7 @@ import ml_collections
 from clu import metric_writers
 
 from d3d_jax import sharding as sharding_lib
-from d3d_jax.checkpointing import EXPORT_DIR
+from d3d_jax.checkpointing import fresh_export_dir
 from d3d_jax.evaluators import EvalContext, MultiView, build_evaluators, evaluator_config
 from d3d_jax.export import load_model_variables
 from d3d_jax.models import INPUT_CHANNELS, build_from_config
@@ -192,8 +192,8 @@ def draw_attention(config, workdir: str, section, max_batches: int) -> list[str]
   """Draws the attention maps of `workdir`'s export on the first `max_batches` eval
   batches with the ``attention_maps`` evaluator `section`; returns the PNG paths."""
   info = dataset_info(config.input)
-  member = load_member(str(paths.resolve(workdir) / EXPORT_DIR), config.model,
-                       info.num_classes, config.compute_dtype)
+  member = load_member(fresh_export_dir(workdir), config.model, info.num_classes,
+                       config.compute_dtype)
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0, asynchronous=False)
   _, evaluators = evaluate_networks(
@@ -207,11 +207,12 @@ def draw_attention(config, workdir: str, section, max_batches: int) -> list[str]
 
 def evaluate_workdir(config, workdir: str, export_dir: Optional[str] = None) -> dict:
   """Runs ``config.evals`` on the exported model of `workdir` (and its teacher, when
-  an evaluator compares with it)."""
+  an evaluator compares with it). The export must be of the workdir's newest
+  checkpoint (`checkpointing.fresh_export_dir`): a stale export is an error."""
+  export_dir = export_dir or fresh_export_dir(workdir)
   info = dataset_info(config.input)
   mesh = sharding_lib.make_mesh(config.mesh)
-  member = load_member(export_dir or str(paths.resolve(workdir) / EXPORT_DIR), config.model,
-                       info.num_classes, config.compute_dtype)
+  member = load_member(export_dir, config.model, info.num_classes, config.compute_dtype)
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0, asynchronous=False)
   metrics, evaluators = evaluate_networks(

@@ -48,7 +48,9 @@ def main(argv) -> None:
     raise ValueError(f"config.mode must be 'train', 'eval' or 'train_and_eval', "
                      f"got {config.mode!r}")
   if config.mode in ("train", "train_and_eval"):
-    trainer.train(config, workdir)
+    state = trainer.train(config, workdir)
+    if not trainer.is_complete(config, state):
+      return  # Preempted: checkpointed, nothing evaluated (trainer logged it); exit 0.
   if config.mode in ("eval", "train_and_eval"):
     metrics = evaluation.evaluate_workdir(config, workdir)
     logging.info("eval: %s", metrics)

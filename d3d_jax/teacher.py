@@ -12,7 +12,7 @@ from absl import logging
 
 from data_pipelines import paths
 
-from d3d_jax.checkpointing import EXPORT_DIR
+from d3d_jax.checkpointing import EXPORT_DIR, fresh_export_dir
 from d3d_jax.export import load_metadata, load_model_variables
 from d3d_jax.models import COMPUTE_OPTIONS, INPUT_CHANNELS, build_call, build_from_call
 
@@ -25,9 +25,8 @@ def teacher_export_dir(checkpoint: str) -> str:
   path = paths.resolve(checkpoint)
   if not path.exists():
     raise FileNotFoundError(f"teacher.checkpoint: {path} does not exist")
-  export = path / EXPORT_DIR
-  if export.is_dir():
-    return str(export)
+  if (path / EXPORT_DIR).is_dir():
+    return fresh_export_dir(str(path))
   if (path / "_CHECKPOINT_METADATA").exists():
     return str(path)
   raise FileNotFoundError(

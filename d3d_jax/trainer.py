@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from d3d_jax import checkpointing, evaluation, optimizers
+from d3d_jax import checkpointing, evaluation, optimizers, workdir_lease
 from d3d_jax import sharding as sharding_lib
 from d3d_jax.models import INPUT_CHANNELS, build_call, build_from_config
 from d3d_jax.objectives import ModelOutputs, build_objective, phase_at, total_loss
@@ -272,7 +272,26 @@ def _train_batches(config, start_step: int):
 
 
 def train(config, workdir: str) -> TrainState:
-  """Trains (resuming from `workdir` if it holds checkpoints) and exports the model."""
+  """Trains (resuming from `workdir` if it holds checkpoints) and exports the model.
+
+  Holds the workdir's lease throughout (`workdir_lease`) and refuses checkpoints of
+  another config (`checkpointing.check_run_config`). A termination signal stops the
+  run at a checkpoint, without evaluation or export: the returned state's step is
+  then below `config.total_steps` (`is_complete`).
+  """
+  c = config.checkpoint
+  with workdir_lease.workdir_lease(workdir, c.lease_heartbeat_seconds,
+                                   c.lease_stale_seconds) as lease:
+    checkpointing.check_run_config(workdir, config)
+    return _train_holding_lease(config, workdir, lease)
+
+
+def is_complete(config, state: TrainState) -> bool:
+  """Whether `state` (returned by `train`) reached `config.total_steps`."""
+  return int(jax.device_get(state.step)) >= config.total_steps
+
+
+def _train_holding_lease(config, workdir: str, lease) -> TrainState:
   exp = build_experiment(config, workdir)
   writer = metric_writers.create_default_writer(
       workdir, just_logging=jax.process_index() > 0, asynchronous=False)
@@ -312,18 +331,23 @@ def train(config, workdir: str) -> TrainState:
                        eta_minutes=(config.total_steps - step) / max(rate, 1e-9) / 60)
         writer.write_scalars(step, metrics)
         last_log_time, last_log_step = time.time(), step
+      if lease is not None:
+        lease.check()
       if step % config.checkpoint.every_steps == 0 or step == config.total_steps:
         checkpointer.save(state)
-      if (config.mode == "train_and_eval" and config.eval_every_steps
+      if (config.mode == "train_and_eval" and config.eval_every_steps and not preempted.is_set
           and step % config.eval_every_steps == 0 and step < config.total_steps):
         evaluation.evaluate_train_state(exp, state, writer, step)
       if preempted.is_set:
         checkpointer.save(state, force=True)
         checkpointer.wait()
-        logging.warning("Stopped at step %d after a termination signal.", step)
         break
   checkpointer.close()
   if step >= config.total_steps:
     checkpointing.export_model(workdir, state, build_call(config.model, exp.num_classes))
+  else:
+    logging.warning("The run is INCOMPLETE: a termination signal stopped it at step %d of "
+                    "%d, checkpointed; nothing evaluated or exported. Re-run the same "
+                    "command to resume.", step, config.total_steps)
   writer.flush()
   return state
