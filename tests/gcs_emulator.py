@@ -19,6 +19,7 @@ the trainer's and the data tools' gs:// tests share it.
 
 import contextlib
 import datetime
+import http
 import itertools
 import json
 import os
@@ -160,12 +161,14 @@ def _handle(conn, emulator_port: int, context) -> None:
 
 
 def _fix_emulator_uploads() -> None:
-  """Two emulator gaps met by TensorFlow's uploads (real GCS handles both).
+  """Emulator gaps met by TensorFlow's uploads and our lease (real GCS handles all).
 
   * libcurl sends a PUT body chunked and with a Content-Length; HTTP says the
     chunked encoding wins, the emulator read Content-Length raw bytes of the chunks.
   * An empty body reads as None and fails the upload; TensorFlow's directory
     markers are empty objects.
+  * The ``ifGenerationMatch`` precondition of single-request uploads and deletes
+    (d3d_jax/workdir_lease.py's compare-and-swap) is ignored: answered 412 here.
   """
   from gcp_storage_emulator import server  # pylint: disable=g-import-not-at-top
   from gcp_storage_emulator.handlers import objects  # pylint: disable=g-import-not-at-top
@@ -203,6 +206,39 @@ def _fix_emulator_uploads() -> None:
     return media_upload(request, response, storage)
 
   objects._media_upload = _media_upload  # pylint: disable=protected-access
+
+  def _generation_matches(request, storage, name) -> bool:
+    expected = request.query.get("ifGenerationMatch")
+    if not expected or name is None:
+      return True
+    try:
+      current = str(storage.get_file_obj(request.params["bucket_name"], name)["generation"])
+    except Exception:  # pylint: disable=broad-except
+      current = "0"  # Absent: only ifGenerationMatch=0 matches.
+    return current == expected[0]
+
+  insert, delete = objects.insert, objects.delete
+
+  def _insert(request, response, storage, *args, **kwargs):
+    upload_type = request.query.get("uploadType", [""])[0]
+    name = (request.query["name"][0] if "name" in request.query
+            else request.data["meta"].get("name") if upload_type == "multipart" else None)
+    if upload_type in ("media", "multipart") and not _generation_matches(
+        request, storage, name):
+      response.status = http.HTTPStatus.PRECONDITION_FAILED
+      return None
+    return insert(request, response, storage, *args, **kwargs)
+
+  def _delete(request, response, storage, *args, **kwargs):
+    if not _generation_matches(request, storage, request.params["object_id"]):
+      response.status = http.HTTPStatus.PRECONDITION_FAILED
+      return None
+    return delete(request, response, storage, *args, **kwargs)
+
+  replaced = {insert: _insert, delete: _delete}
+  server.HANDLERS = tuple(
+      (pattern, {m: replaced.get(h, h) for m, h in methods.items()})
+      for pattern, methods in server.HANDLERS)
 
 
 def main(directory: str) -> None:
