@@ -123,8 +123,11 @@ class Checkpointer:
 def _innermost_message(error: BaseException) -> str:
   """The root cause of `error` (orbax wraps tensorstore's error, which names the array
   and file), in one line."""
-  while (error.__cause__ or error.__context__) is not None:
-    error = error.__cause__ or error.__context__
+  while True:
+    inner = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+    if inner is None:
+      break
+    error = inner
   message = str(error).split(" [tensorstore_spec")[0].replace("\n", " ")
   return f"{type(error).__name__}: {message}"[:800]
 
@@ -173,11 +176,15 @@ def latest_checkpoint_step(workdir: str) -> Optional[int]:
 
 
 def _experiment_settings(config) -> dict[str, Any]:
-  """The config's flattened settings, less `RESUMABLE_CHANGES`, as JSON values."""
+  """The config's flattened settings, less `RESUMABLE_CHANGES` (and the teacher
+  section of an objective without a teacher), as JSON values."""
+  from d3d_jax.objectives import build_objective  # pylint: disable=g-import-not-at-top
+  ignored = RESUMABLE_CHANGES
+  if not build_objective(config.objective).needs_teacher:
+    ignored += ("teacher.",)
   flat = traverse_util.flatten_dict(config.to_dict(), sep=".")
   kept = {k: v for k, v in flat.items()
-          if not any(k == r or (r.endswith(".") and k.startswith(r))
-                     for r in RESUMABLE_CHANGES)}
+          if not any(k == r or (r.endswith(".") and k.startswith(r)) for r in ignored)}
   return json.loads(json.dumps(kept, sort_keys=True, default=repr))
 
 
