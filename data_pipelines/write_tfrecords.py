@@ -59,6 +59,8 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
+import time
 from typing import Any, Iterable, Protocol, Sequence
 
 from etils import epath
@@ -233,10 +235,22 @@ def _ordered_results(pool, jobs, window: int):
     yield pending.popleft().result()
 
 
-def _init_worker():
+def _init_worker(parent_pid: int | None = None):
+  """Sets up a worker; one of the pool (`parent_pid` given) exits when its parent
+  dies (a kill -9 of the converter leaves no orphaned workers decoding on)."""
   import cv2  # pylint: disable=g-import-not-at-top
   # One process per core already; OpenCV's own threads would oversubscribe.
   cv2.setNumThreads(1)
+  if parent_pid is not None:
+    threading.Thread(target=_exit_when_orphaned, args=(parent_pid,), daemon=True,
+                     name='exit-when-orphaned').start()
+
+
+def _exit_when_orphaned(parent_pid: int, poll_seconds: float = 0.5) -> None:
+  # An orphan is re-parented (to init or a subreaper): its parent pid changes.
+  while os.getppid() == parent_pid:
+    time.sleep(poll_seconds)
+  os._exit(1)  # pylint: disable=protected-access
 
 
 # ---------------------------------------------------------------------------
@@ -458,7 +472,7 @@ def write_split(sources: Sequence[VideoSource], *,
     # executor reports a broken pool.
     pool = concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context('spawn'),
-        initializer=_init_worker)
+        initializer=_init_worker, initargs=(os.getpid(),))
     results = _ordered_results(pool, jobs, window=4 * workers)
   else:
     pool = None
