@@ -344,6 +344,8 @@ def _train_holding_lease(config, workdir: str, lease) -> TrainState:
         break
   checkpointer.close()
   if step >= config.total_steps:
+    if lease is not None:
+      lease.check()
     checkpointing.export_model(workdir, state, build_call(config.model, exp.num_classes))
   else:
     logging.warning("The run is INCOMPLETE: a termination signal stopped it at step %d of "
