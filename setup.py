@@ -22,6 +22,9 @@ _RUNTIME = [
     # gs:// workdirs: orbax lists checkpoint steps on GCS through it (it asks the
     # bucket whether it has a hierarchical namespace) and fails without it.
     "google-cloud-storage>=2.18",
+    # The per-frame CRC32C of the records (data_pipelines/schema.py); a dependency of
+    # google-cloud-storage already, named because we call it.
+    "google-crc32c>=1.5",
 ]
 
 setuptools.setup(

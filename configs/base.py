@@ -53,11 +53,12 @@ def get_base_config() -> ml_collections.ConfigDict:
 
   # ---- The frozen teacher (distillation objectives only) ----
   c.teacher = ml_collections.ConfigDict()
-  # A finished run's workdir (its export/ is used; a run without an export is an
-  # error) or an export directory. Required by objectives that need a teacher. The
-  # teacher network is rebuilt from the build_model call stored in the export;
-  # teacher.model must agree with it (every difference is listed in one error), except
-  # compute-only options (dtype, lowering), which this section sets.
+  # A finished run's workdir (its export/ is used; a run without an export, or
+  # whose export is older than its newest checkpoint, is an error: there is no
+  # fallback to a checkpoint) or an export directory. Required by objectives that
+  # need a teacher. The teacher network is rebuilt from the build_model call stored
+  # in the export; teacher.model must agree with it (every difference is listed in
+  # one error), except compute-only options (dtype, lowering), which this section sets.
   c.teacher.checkpoint = ""
   c.teacher.model = model_config("s3dg", "flow")
 

@@ -86,16 +86,37 @@ class ClipOptions:
         self.eval_num_frames)
 
 
-def _marker_check(video: dict[str, tf.Tensor], modality: str,
-                  indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+def _frame_check(video: dict[str, tf.Tensor], modality: str,
+                 indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+  """(all ok, message naming the first bad frame) for the frames at `indices`.
+
+  Cheap checks before decoding, so that no decoder error (which names no
+  record) is ever raised: start / end markers, the header's marker segments,
+  and, when the record carries them, the frames' CRC32C checksums.
+  """
   encoded = tf.gather(video[modality], indices)
-  good = schema.tf_jpeg_markers_ok(encoded)
-  first_bad = tf.gather(indices, tf.argmin(tf.cast(good, tf.int32)))
+  markers = schema.tf_jpeg_markers_ok(encoded)
+  header = markers & schema.tf_jpeg_header_ok(encoded)
+  stored = video.get(f'{modality}_crc32c')
+  if stored is None:
+    checksum = tf.ones_like(header)
+  else:
+    checksum = tf.cond(
+        tf.size(stored) > 0,
+        lambda: tf.equal(schema.tf_frame_crc32c(encoded), tf.gather(stored, indices)),
+        lambda: tf.ones_like(header))
+  good = header & checksum
+  bad = tf.argmin(tf.cast(good, tf.int32))
+  reason = tf.where(
+      ~markers[bad], ' is not a complete JPEG (missing start or end marker: '
+      'truncated or corrupt)', tf.where(
+          ~header[bad], ' has a damaged JPEG header (its marker segments do '
+          'not parse up to the image data)', tf.strings.join([
+              ' does not match its checksum in ', schema.CRC_KEYS[modality],
+              ' (its bytes changed after writing)'])))
   message = bad_examples.describe(
       video['file'], video['record'], schema.MODALITY_KEYS[modality],
-      tf.strings.join(['frame ', tf.strings.as_string(first_bad),
-                       ' is not a complete JPEG (missing start or end '
-                       'marker: truncated or corrupt)']))
+      tf.strings.join(['frame ', tf.strings.as_string(tf.gather(indices, bad)), reason]))
   return tf.reduce_all(good), message
 
 
@@ -116,7 +137,7 @@ def decode_clip(video: dict[str, tf.Tensor], indices: tf.Tensor,
     safe = tf.where(parse_ok, indices, tf.zeros_like(indices))
     ok_m, message = tf.cond(
         parse_ok & (tf.size(video[modality]) > 0),
-        lambda m=modality, i=safe: _marker_check(video, m, i),
+        lambda m=modality, i=safe: _frame_check(video, m, i),
         lambda: (tf.constant(True), tf.constant('')))
     checks.append((ok_m, message))
   ok = policy.apply(bad_examples.first_error(*checks))

@@ -39,6 +39,9 @@ class DatasetInfo:
       subset of ('rgb', 'flow').
     files: shard paths per split (TFRecords; empty for TFDS).
     label_map_path: the label map file read ('' for TFDS).
+    frame_checksums: whether the records carry per-frame CRC32C keys
+      (`schema`'s ``image/crc32c``), which the pipeline then verifies; judged
+      from the first record of every split.
   """
   num_classes: int
   class_names: tuple[str, ...]
@@ -46,6 +49,7 @@ class DatasetInfo:
   modalities: tuple[str, ...]
   files: dict[str, tuple[str, ...]]
   label_map_path: str
+  frame_checksums: bool = False
 
   def __getitem__(self, key: str) -> Any:  # info['num_classes'] also works.
     return getattr(self, key)
@@ -98,7 +102,7 @@ def _dataset_info(key: tuple[Any, ...]) -> DatasetInfo:
     raise ValueError(f'input.label_map: {e}') from e
   _check_num_classes(c['num_classes'], names, map_path)
 
-  files, num_examples, present = {}, {}, None
+  files, num_examples, present, checksums = {}, {}, None, True
   for split in dict.fromkeys((c['train_split'], c['eval_split'])):
     split_files = tfrecord_source.split_files(c['file_pattern'],
                                               c['data_dir'], split)
@@ -114,6 +118,8 @@ def _dataset_info(key: tuple[Any, ...]) -> DatasetInfo:
       raise ValueError(f'input.{field}: all {len(split_files)} files of split '
                        f'{split!r} are empty (e.g. {split_files[0]})')
     split_modalities = _record_modalities(*first)
+    checksums &= bool(schema.read_sequence_example(first[1])[schema.RGB_CRC_KEY])
+    _check_label_strings(split_files, names, map_path)
     for modality in c['modalities']:
       if modality not in split_modalities:
         raise ValueError(
@@ -123,9 +129,36 @@ def _dataset_info(key: tuple[Any, ...]) -> DatasetInfo:
             + f'; it holds {list(split_modalities)}.')
     present = split_modalities if present is None else tuple(
         m for m in present if m in split_modalities)
+  logging.info('Records %s per-frame CRC32C checksums', 'carry' if checksums
+               else 'do not carry')
   return DatasetInfo(num_classes=len(names), class_names=names,
                      num_examples=num_examples, modalities=present,
-                     files=files, label_map_path=map_path)
+                     files=files, label_map_path=map_path,
+                     frame_checksums=checksums)
+
+
+def _check_label_strings(files, names: tuple[str, ...], map_path: str) -> None:
+  """The first record of each shard names its class as the label map does.
+
+  A reordered or foreign label map would otherwise silently rename every
+  class; the pipeline checks every record the same way while it reads.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  firsts = tf.data.Dataset.from_tensor_slices(list(files)).interleave(
+      lambda f: tf.data.TFRecordDataset(f).take(1).map(lambda r: (f, r)),
+      cycle_length=16, num_parallel_calls=16, deterministic=True)
+  firsts = firsts.apply(tf.data.experimental.ignore_errors())  # Damaged shards:
+  for file, serialized in firsts.as_numpy_iterator():           # named later.
+    record = schema.read_sequence_example(serialized)
+    index, name = record.get(schema.LABEL_INDEX_KEY), record.get(schema.LABEL_STRING_KEY)
+    if not isinstance(index, int) or not isinstance(name, bytes):
+      continue  # Missing or several: the pipeline names those.
+    if 0 <= index < len(names) and names[index] != name.decode('utf-8', 'replace'):
+      raise ValueError(
+          f'{file.decode()} (record 0): field {schema.LABEL_STRING_KEY}: the record '
+          f'names class {index} {name.decode("utf-8", "replace")!r} but the label map '
+          f'{map_path} names index {index} {names[index]!r} (a label map reordered or '
+          f'from other records?)')
 
 
 def _check_num_classes(num_classes: int | None, names: tuple[str, ...],

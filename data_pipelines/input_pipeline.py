@@ -193,7 +193,8 @@ def _train_videos(config, info: DatasetInfo, process_index: int,
   def parse(file, record, serialized):
     return tfrecord_source.parse_video(file, record, serialized,
                                        modalities=modalities,
-                                       num_classes=num_classes)
+                                       num_classes=num_classes,
+                                       class_names=info.class_names)
 
   return records.map(parse, num_parallel_calls=_parallel(config),
                      deterministic=config.deterministic)
@@ -316,7 +317,8 @@ def _eval_videos(config, info: DatasetInfo, split: str, process_index: int,
     file, record, serialized, index = with_index(*args)
     video = tfrecord_source.parse_video(file, record, serialized,
                                         modalities=modalities,
-                                        num_classes=num_classes)
+                                        num_classes=num_classes,
+                                        class_names=info.class_names)
     video['video_index'] = tf.cast(index, tf.int32)
     return video
 

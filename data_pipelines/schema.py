@@ -20,6 +20,14 @@ Keys are DMVR-compatible (see DESIGN.md, "Data format"):
     image/encoded       one JPEG (RGB) per frame, one value per step
     flow/encoded        one JPEG per flow frame, one value per step; absent
                         when the records were written with `--flow none`
+    image/crc32c        optional: the CRC32C (Castagnoli, as in GCS and
+    flow/crc32c         TFRecord framing) of each step's JPEG bytes, one int64
+                        per step. Written by our tools since the reliability
+                        work; the pipeline verifies the frames it decodes
+                        against it, so a corrupted frame that would still
+                        decode (zeroed scan data) is a named error. Records
+                        without it load as before (`dataset_info` reports
+                        whether the records carry it).
 
 Flow encoding. Flow frame i is the TV-L1 displacement from RGB frame i to
 frame i + 1, so a video of T frames has T - 1 flow frames. The displacement
@@ -60,6 +68,9 @@ FLOW_KEY = 'flow/encoded'
 
 # Which feature list holds each modality the pipeline can output.
 MODALITY_KEYS = {'rgb': RGB_KEY, 'flow': FLOW_KEY}
+RGB_CRC_KEY = 'image/crc32c'
+FLOW_CRC_KEY = 'flow/crc32c'
+CRC_KEYS = {'rgb': RGB_CRC_KEY, 'flow': FLOW_CRC_KEY}
 
 # ---------------------------------------------------------------------------
 # Flow quantisation constants.
@@ -184,9 +195,17 @@ def make_sequence_example(*, video_id: str, label_index: int, label_name: str,
   lists = ex.feature_lists.feature_list
   for jpeg in rgb_jpegs:  # One value per step: DMVR's format.
     lists[RGB_KEY].feature.add().bytes_list.value.append(jpeg)
+    lists[RGB_CRC_KEY].feature.add().int64_list.value.append(frame_crc32c(jpeg))
   for jpeg in flow_jpegs or ():
     lists[FLOW_KEY].feature.add().bytes_list.value.append(jpeg)
+    lists[FLOW_CRC_KEY].feature.add().int64_list.value.append(frame_crc32c(jpeg))
   return ex
+
+
+def frame_crc32c(encoded: bytes) -> int:
+  """The CRC32C of one frame's encoded bytes (the value of ``*/crc32c``)."""
+  import google_crc32c  # pylint: disable=g-import-not-at-top
+  return google_crc32c.value(encoded)
 
 
 def read_sequence_example(serialized: bytes) -> dict[str, Any]:
@@ -202,10 +221,11 @@ def read_sequence_example(serialized: bytes) -> dict[str, Any]:
     kind = feature.WhichOneof('kind')
     values = list(getattr(feature, kind).value) if kind else []
     out[key] = values[0] if len(values) == 1 else values
-  for key in (RGB_KEY, FLOW_KEY):
+  for key in (RGB_KEY, FLOW_KEY, RGB_CRC_KEY, FLOW_CRC_KEY):
     steps = ex.feature_lists.feature_list[key].feature if (
         key in ex.feature_lists.feature_list) else []
-    out[key] = [b for step in steps for b in step.bytes_list.value]
+    kind = 'int64_list' if key in (RGB_CRC_KEY, FLOW_CRC_KEY) else 'bytes_list'
+    out[key] = [b for step in steps for b in getattr(step, kind).value]
   return out
 
 
@@ -223,11 +243,14 @@ def parse_spec():
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   context = {
       LABEL_INDEX_KEY: tf.io.VarLenFeature(tf.int64),
+      LABEL_STRING_KEY: tf.io.VarLenFeature(tf.string),
       VIDEO_ID_KEY: tf.io.VarLenFeature(tf.string),
   }
   sequence = {
       RGB_KEY: tf.io.RaggedFeature(tf.string),
       FLOW_KEY: tf.io.RaggedFeature(tf.string),
+      RGB_CRC_KEY: tf.io.RaggedFeature(tf.int64),
+      FLOW_CRC_KEY: tf.io.RaggedFeature(tf.int64),
   }
   return context, sequence
 
@@ -260,6 +283,65 @@ def tf_to_model_range(values):
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   return tf.cast(values, tf.float32) / 127.5 - 1.0
+
+
+def tf_frame_crc32c(encoded):
+  """CRC32C of each of the encoded frames [N] -> int64 [N] (`frame_crc32c`).
+
+  TensorFlow has no CRC32C op; google-crc32c's C implementation hashes the
+  bytes at GB/s, so this costs a small fraction of the frames' decode.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  def crcs(values):
+    return np.array([frame_crc32c(v) for v in values], np.int64)
+
+  result = tf.numpy_function(crcs, [encoded], tf.int64, stateful=False)
+  return tf.reshape(result, tf.shape(encoded))
+
+
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic).
+_SOF_MARKERS = (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB,
+                0xCD, 0xCE, 0xCF)
+_START_OF_SCAN = 0xDA
+
+
+def tf_jpeg_header_ok(encoded, max_segments: int = 64):
+  """True per element when the JPEG's marker segments parse from SOI to SOS.
+
+  Walks the header's segments (0xFF, a marker, a 2-byte length) and requires
+  a frame header (SOF) before the start of scan: a damaged header, which
+  TensorFlow's decoder reports as 'Unknown image file format' or 'Invalid
+  JPEG data' without naming the record, is caught before decoding.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  encoded = tf.reshape(encoded, [-1])
+  length = tf.strings.length(encoded)
+  n = tf.size(encoded)
+  sof = tf.constant(_SOF_MARKERS, tf.int32)
+
+  def body(i, pos, ok, done, seen_sof):
+    four = tf.strings.substr(tf.strings.join([encoded, '\0\0\0\0']),
+                             tf.minimum(pos, length), tf.ones_like(pos) * 4)
+    b = tf.cast(tf.reshape(tf.io.decode_raw(four, tf.uint8), [n, 4]), tf.int32)
+    marker, segment = b[:, 1], b[:, 2] * 256 + b[:, 3]
+    active = ok & ~done
+    valid = ((b[:, 0] == 0xFF) & (marker >= 0xC0) & (marker < 0xFF)
+             & ~((marker >= 0xD0) & (marker <= 0xD9))  # No RSTn / SOI / EOI.
+             & (pos + 4 <= length) & (segment >= 2))
+    step = active & valid
+    is_sof = tf.reduce_any(marker[:, None] == sof[None, :], axis=1)
+    return (i + 1, tf.where(step, pos + 2 + segment, pos), ok & (~active | valid),
+            done | (step & (marker == _START_OF_SCAN)), seen_sof | (step & is_sof))
+
+  def cond(i, pos, ok, done, seen_sof):
+    del pos, seen_sof
+    return (i < max_segments) & tf.reduce_any(ok & ~done)
+
+  false = tf.zeros([n], tf.bool)
+  _, _, ok, done, seen_sof = tf.while_loop(
+      cond, body, (tf.constant(0), tf.fill([n], 2), ~false, false, false))
+  return ok & done & seen_sof
 
 
 def tf_jpeg_markers_ok(encoded):

@@ -253,14 +253,16 @@ def read_records(files: Sequence[str], sizes: Sequence[int],
 
 
 def parse_video(file: tf.Tensor, record: tf.Tensor, serialized: tf.Tensor, *,
-                modalities: Sequence[str], num_classes: int
-                ) -> dict[str, tf.Tensor]:
+                modalities: Sequence[str], num_classes: int,
+                class_names: Sequence[str] = ()) -> dict[str, tf.Tensor]:
   """Parses one SequenceExample into the video dict (module docstring).
 
   Checks: the requested modalities' feature lists are present and hold one
   value per step (DMVR's format; all frames packed into one step is the
-  classic 'Number of values != expected' mistake), and the label is present,
-  single and in [0, num_classes).
+  classic 'Number of values != expected' mistake), as many frame checksums
+  as frames when the record has them, the label is present, single and in
+  [0, num_classes), and, given the label map's `class_names`, the record's
+  own `clip/label/string` (when present) names the same class as its index.
   """
   context_spec, sequence_spec = schema.parse_spec()
   context, sequence = tf.io.parse_single_sequence_example(
@@ -273,6 +275,8 @@ def parse_video(file: tf.Tensor, record: tf.Tensor, serialized: tf.Tensor, *,
     steps = sequence[key]
     values_per_step = steps.row_lengths()
     video[modality] = steps.flat_values
+    crcs = sequence[schema.CRC_KEYS[modality]].flat_values
+    video[f'{modality}_crc32c'] = crcs
     if modality in modalities:
       checks.append((tf.size(values_per_step) > 0, bad_examples.describe(
           file, record, key, 'missing or empty feature list' + (
@@ -282,6 +286,11 @@ def parse_video(file: tf.Tensor, record: tf.Tensor, serialized: tf.Tensor, *,
                      bad_examples.describe(
                          file, record, key,
                          'each step must hold exactly one encoded frame')))
+      checks.append((
+          (tf.size(crcs) == 0) | (tf.size(crcs) == tf.size(video[modality])),
+          bad_examples.describe(file, record, schema.CRC_KEYS[modality], tf.strings.join([
+              'holds ', tf.strings.as_string(tf.size(crcs)), ' checksums for ',
+              tf.strings.as_string(tf.size(video[modality])), ' frames']))))
   num_labels = tf.size(labels)
   label = tf.cond(num_labels > 0, lambda: labels[0],
                   lambda: tf.constant(-1, tf.int64))
@@ -294,6 +303,17 @@ def parse_video(file: tf.Tensor, record: tf.Tensor, serialized: tf.Tensor, *,
       file, record, schema.LABEL_INDEX_KEY, tf.strings.join([
           'label ', tf.strings.as_string(label), ' is outside [0, ',
           str(num_classes), ') (input.num_classes / the label map)']))))
+  if class_names:
+    strings = context[schema.LABEL_STRING_KEY].values
+    in_map = tf.gather(tf.constant(list(class_names)),
+                       tf.clip_by_value(label, 0, len(class_names) - 1))
+    record_name = tf.cond(tf.size(strings) > 0, lambda: strings[0], lambda: in_map)
+    checks.append((tf.equal(record_name, in_map), bad_examples.describe(
+        file, record, schema.LABEL_STRING_KEY, tf.strings.join([
+            'the record names class ', tf.strings.as_string(label), ' ',
+            record_name, ' but the label map names index ',
+            tf.strings.as_string(label), ' ', in_map,
+            ' (a label map reordered or from other records?)']))))
   video['label'] = tf.cast(label, tf.int32)
   video['error'] = bad_examples.first_error(*checks)
   return video
