@@ -90,34 +90,30 @@ def _frame_check(video: dict[str, tf.Tensor], modality: str,
                  indices: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
   """(all ok, message naming the first bad frame) for the frames at `indices`.
 
-  Cheap checks before decoding, so that no decoder error (which names no
-  record) is ever raised: start / end markers, the header's marker segments,
-  and, when the record carries them, the frames' CRC32C checksums.
+  Checked before decoding, so that no decoder error (which names no record)
+  is raised: start / end markers, the header's marker segments, and, when the
+  record carries them, the frames' CRC32C checksums (`schema.frame_problem`).
   """
   encoded = tf.gather(video[modality], indices)
-  markers = schema.tf_jpeg_markers_ok(encoded)
-  header = markers & schema.tf_jpeg_header_ok(encoded)
   stored = video.get(f'{modality}_crc32c')
-  if stored is None:
-    checksum = tf.ones_like(header)
-  else:
-    checksum = tf.cond(
-        tf.size(stored) > 0,
-        lambda: tf.equal(schema.tf_frame_crc32c(encoded), tf.gather(stored, indices)),
-        lambda: tf.ones_like(header))
-  good = header & checksum
-  bad = tf.argmin(tf.cast(good, tf.int32))
-  reason = tf.where(
-      ~markers[bad], ' is not a complete JPEG (missing start or end marker: '
-      'truncated or corrupt)', tf.where(
-          ~header[bad], ' has a damaged JPEG header (its marker segments do '
-          'not parse up to the image data)', tf.strings.join([
-              ' does not match its checksum in ', schema.CRC_KEYS[modality],
-              ' (its bytes changed after writing)'])))
+  expected = tf.fill(tf.shape(indices), tf.constant(-1, tf.int64))
+  if stored is not None:
+    expected = tf.cond(tf.size(stored) > 0, lambda: tf.gather(stored, indices),
+                       lambda: expected)
+  problems = schema.tf_frame_problems(encoded, expected)
+  bad = tf.argmax(tf.cast(problems > 0, tf.int32))  # The first bad frame.
+  reasons = tf.constant([
+      '',
+      ' is not a complete JPEG (missing start or end marker: truncated or corrupt)',
+      ' has a damaged JPEG header (its marker segments do not parse up to the '
+      'image data)',
+      f' does not match its checksum in {schema.CRC_KEYS[modality]} (its bytes '
+      'changed after writing)'])
   message = bad_examples.describe(
       video['file'], video['record'], schema.MODALITY_KEYS[modality],
-      tf.strings.join(['frame ', tf.strings.as_string(tf.gather(indices, bad)), reason]))
-  return tf.reduce_all(good), message
+      tf.strings.join(['frame ', tf.strings.as_string(tf.gather(indices, bad)),
+                       tf.gather(reasons, problems[bad])]))
+  return tf.reduce_all(problems == schema.FRAME_OK), message
 
 
 def decode_clip(video: dict[str, tf.Tensor], indices: tf.Tensor,

@@ -285,63 +285,61 @@ def tf_to_model_range(values):
   return tf.cast(values, tf.float32) / 127.5 - 1.0
 
 
-def tf_frame_crc32c(encoded):
-  """CRC32C of each of the encoded frames [N] -> int64 [N] (`frame_crc32c`).
-
-  TensorFlow has no CRC32C op; google-crc32c's C implementation hashes the
-  bytes at GB/s, so this costs a small fraction of the frames' decode.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  def crcs(values):
-    return np.array([frame_crc32c(v) for v in values], np.int64)
-
-  result = tf.numpy_function(crcs, [encoded], tf.int64, stateful=False)
-  return tf.reshape(result, tf.shape(encoded))
-
-
+# Why a frame cannot be used (`frame_problem`); FRAME_OK = 0 = none.
+FRAME_OK, FRAME_INCOMPLETE, FRAME_BAD_HEADER, FRAME_BAD_CHECKSUM = range(4)
 # JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic).
-_SOF_MARKERS = (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB,
-                0xCD, 0xCE, 0xCF)
+_SOF_MARKERS = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA,
+                          0xCB, 0xCD, 0xCE, 0xCF))
 _START_OF_SCAN = 0xDA
 
 
-def tf_jpeg_header_ok(encoded, max_segments: int = 64):
-  """True per element when the JPEG's marker segments parse from SOI to SOS.
+def jpeg_header_ok(encoded: bytes) -> bool:
+  """Whether the JPEG's marker segments parse from SOI to the start of scan.
 
-  Walks the header's segments (0xFF, a marker, a 2-byte length) and requires
-  a frame header (SOF) before the start of scan: a damaged header, which
-  TensorFlow's decoder reports as 'Unknown image file format' or 'Invalid
-  JPEG data' without naming the record, is caught before decoding.
+  Walks the header's segments (0xFF, a marker, a 2-byte length) and requires a
+  frame header (SOF) before the scan: a damaged header, which TensorFlow's
+  decoder reports as 'Unknown image file format' or 'Invalid JPEG data'
+  without naming the record, is caught before decoding.
   """
+  pos, size, seen_sof = 2, len(encoded), False
+  while pos + 4 <= size:
+    marker = encoded[pos + 1]
+    length = (encoded[pos + 2] << 8) | encoded[pos + 3]
+    if (encoded[pos] != 0xFF or marker < 0xC0 or marker == 0xFF
+        or 0xD0 <= marker <= 0xD9 or length < 2):  # RSTn, SOI, EOI: not here.
+      return False
+    if marker == _START_OF_SCAN:
+      return seen_sof
+    seen_sof |= marker in _SOF_MARKERS
+    pos += 2 + length
+  return False
+
+
+def frame_problem(encoded: bytes, crc32c: int) -> int:
+  """FRAME_OK, or why the frame cannot be decoded faithfully (crc32c < 0: no
+  stored checksum to compare with)."""
+  if (len(encoded) < 4 or encoded[:2] != JPEG_START_MARKER
+      or encoded[-2:] != JPEG_END_MARKER):
+    return FRAME_INCOMPLETE
+  if not jpeg_header_ok(encoded):
+    return FRAME_BAD_HEADER
+  if crc32c >= 0 and frame_crc32c(encoded) != crc32c:
+    return FRAME_BAD_CHECKSUM
+  return FRAME_OK
+
+
+def tf_frame_problems(encoded, crc32c):
+  """`frame_problem` of each frame: bytes [N], stored checksums [N] (-1 = none)
+  -> int32 [N]. One host call per clip: the header walk and google-crc32c's C
+  CRC cost a fraction of the frames' decode."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  encoded = tf.reshape(encoded, [-1])
-  length = tf.strings.length(encoded)
-  n = tf.size(encoded)
-  sof = tf.constant(_SOF_MARKERS, tf.int32)
 
-  def body(i, pos, ok, done, seen_sof):
-    four = tf.strings.substr(tf.strings.join([encoded, '\0\0\0\0']),
-                             tf.minimum(pos, length), tf.ones_like(pos) * 4)
-    b = tf.cast(tf.reshape(tf.io.decode_raw(four, tf.uint8), [n, 4]), tf.int32)
-    marker, segment = b[:, 1], b[:, 2] * 256 + b[:, 3]
-    active = ok & ~done
-    valid = ((b[:, 0] == 0xFF) & (marker >= 0xC0) & (marker < 0xFF)
-             & ~((marker >= 0xD0) & (marker <= 0xD9))  # No RSTn / SOI / EOI.
-             & (pos + 4 <= length) & (segment >= 2))
-    step = active & valid
-    is_sof = tf.reduce_any(marker[:, None] == sof[None, :], axis=1)
-    return (i + 1, tf.where(step, pos + 2 + segment, pos), ok & (~active | valid),
-            done | (step & (marker == _START_OF_SCAN)), seen_sof | (step & is_sof))
+  def problems(values, crcs):
+    return np.array([frame_problem(v, int(c)) for v, c in zip(values, crcs)],
+                    np.int32)
 
-  def cond(i, pos, ok, done, seen_sof):
-    del pos, seen_sof
-    return (i < max_segments) & tf.reduce_any(ok & ~done)
-
-  false = tf.zeros([n], tf.bool)
-  _, _, ok, done, seen_sof = tf.while_loop(
-      cond, body, (tf.constant(0), tf.fill([n], 2), ~false, false, false))
-  return ok & done & seen_sof
+  result = tf.numpy_function(problems, [encoded, crc32c], tf.int32, stateful=False)
+  return tf.reshape(result, tf.shape(encoded))
 
 
 def tf_jpeg_markers_ok(encoded):
