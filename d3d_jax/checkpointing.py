@@ -12,7 +12,9 @@
   in ``WORKDIR/run_config.json`` and refuses to resume checkpoints written under
   another config (every changed key listed) unless `checkpoint.allow_config_change`.
 * SIGTERM / SIGINT (preemption) set a flag; the train loop saves synchronously and
-  exits cleanly at the next step boundary, without evaluation or export.
+  exits cleanly at the next step boundary, without evaluation or export. During a
+  final evaluation, which writes nothing until its pass ends, SIGTERM stops it at
+  once (`raise_on_termination`).
 * `export_model` writes ``WORKDIR/export``: the student network's params and BN
   statistics alone (no optimiser state, no teacher, no extra training modules), in the
   `d3d_jax` format that `model.init_from` and `teacher.checkpoint` read, with the
@@ -20,6 +22,7 @@
   workdir's newest checkpoint.
 """
 
+import contextlib
 import hashlib
 import json
 import signal
@@ -293,3 +296,29 @@ class PreemptionFlag:
   @property
   def is_set(self) -> bool:
     return self._event.is_set()
+
+
+class TerminatedError(Exception):
+  """A termination signal arrived during work with no checkpoint to stop at."""
+
+
+@contextlib.contextmanager
+def raise_on_termination():
+  """SIGTERM raises `TerminatedError` in the main thread while the body runs.
+
+  For evaluation passes: they write their results only at the end, so stopping
+  one loses nothing but the pass.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def handle(signum, frame):
+    del frame
+    raise TerminatedError(f"received signal {signum}")
+
+  previous = signal.signal(signal.SIGTERM, handle)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)

@@ -13,6 +13,7 @@ JAX_COORDINATOR_ADDRESS), and every host runs the same command (launch/tpu.sh).
 """
 
 import os
+from typing import Optional
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -39,22 +40,38 @@ def main(argv) -> None:
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.hide_accelerators()
   _maybe_initialize_distributed()
-  from d3d_jax import evaluation, trainer  # pylint: disable=g-import-not-at-top
   from data_pipelines import paths  # pylint: disable=g-import-not-at-top
   config, workdir = _CONFIG.value, paths.resolve(_WORKDIR.value)
   workdir.mkdir(parents=True, exist_ok=True)
-  workdir = str(workdir)
+  metrics = run_mode(config, str(workdir))
+  if metrics is not None:
+    print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
+
+
+def run_mode(config, workdir: str) -> Optional[dict]:
+  """Trains and / or evaluates as `config.mode` says; the eval metrics, or None when
+  there are none (mode 'train', or a termination signal stopped the run: logged as
+  INCOMPLETE, and the process exits 0)."""
+  from d3d_jax import checkpointing, evaluation, trainer  # pylint: disable=g-import-not-at-top
   if config.mode not in ("train", "eval", "train_and_eval"):
     raise ValueError(f"config.mode must be 'train', 'eval' or 'train_and_eval', "
                      f"got {config.mode!r}")
   if config.mode in ("train", "train_and_eval"):
     state = trainer.train(config, workdir)
     if not trainer.is_complete(config, state):
-      return  # Preempted: checkpointed, nothing evaluated (trainer logged it); exit 0.
-  if config.mode in ("eval", "train_and_eval"):
-    metrics = evaluation.evaluate_workdir(config, workdir)
-    logging.info("eval: %s", metrics)
-    print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
+      return None  # Preempted: checkpointed, nothing evaluated (trainer logged it).
+  if config.mode == "train":
+    return None
+  try:
+    with checkpointing.raise_on_termination():
+      metrics = evaluation.evaluate_workdir(config, workdir)
+  except checkpointing.TerminatedError:
+    logging.warning("The evaluation is INCOMPLETE: a termination signal stopped it "
+                    "before its results were complete. Re-run with --config.mode=eval "
+                    "to evaluate the export.")
+    return None
+  logging.info("eval: %s", metrics)
+  return metrics
 
 
 def run() -> None:

@@ -11,7 +11,7 @@ import time
 from absl import logging
 import pytest
 
-from d3d_jax import evaluation, trainer
+from d3d_jax import evaluation, main, trainer
 from tests.reliability.conftest import REPO
 from tests.trainer.conftest import tiny_config
 
@@ -74,3 +74,24 @@ def test_sigterm_in_train_and_eval_skips_evaluation_and_never_uses_a_stale_expor
   with pytest.raises(ValueError, match=r"export .* is of step 3, older than the "
                                        r"workdir's newest checkpoint \(step \d+\)"):
     evaluation.evaluate_workdir(tiny_config(tiny_dataset), str(workdir))
+
+
+def test_sigterm_during_the_evaluation_stops_it_with_an_incomplete_line(tiny_dataset,
+                                                                         tmp_path, caplog):
+  trainer.train(tiny_config(tiny_dataset, total_steps=3), str(tmp_path))
+  events = set(os.listdir(tmp_path))
+
+  def signal_once_the_eval_writer_exists():
+    deadline = time.time() + 120
+    while set(os.listdir(tmp_path)) == events and time.time() < deadline:
+      time.sleep(0.005)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+  watcher = threading.Thread(target=signal_once_the_eval_writer_exists, daemon=True)
+  watcher.start()
+  with caplog.at_level(logging.WARNING):
+    assert main.run_mode(tiny_config(tiny_dataset, total_steps=3, mode="eval"),
+                         str(tmp_path)) is None
+  watcher.join()
+  assert "The evaluation is INCOMPLETE: a termination signal stopped it" in caplog.text
+  assert not (tmp_path / "eval").exists()
