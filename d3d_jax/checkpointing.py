@@ -298,8 +298,12 @@ class PreemptionFlag:
     return self._event.is_set()
 
 
-class TerminatedError(Exception):
-  """A termination signal arrived during work with no checkpoint to stop at."""
+class TerminatedError(BaseException):
+  """A termination signal arrived during work with no checkpoint to stop at.
+
+  A BaseException, like KeyboardInterrupt: library code's ``except Exception``
+  (a compilation-cache lookup, say) must not swallow it.
+  """
 
 
 @contextlib.contextmanager

@@ -1,10 +1,9 @@
-"""SIGTERM in train and train_and_eval: checkpoint, no evaluation, no export, exit 0
-with a line saying the run is incomplete; a stale export is never evaluated."""
+"""SIGTERM in train, train_and_eval and eval: checkpoint, no evaluation, no export,
+a line saying the run is incomplete (main then exits 0); a stale export is never
+evaluated. The signal is this test process's own, sent at a checkpoint."""
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -12,17 +11,16 @@ from absl import logging
 import pytest
 
 from d3d_jax import evaluation, main, trainer
-from tests.reliability.conftest import REPO
 from tests.trainer.conftest import tiny_config
 
 
-def _signal_when(path, process_signal, pid=None, timeout=120):
-  """Sends `process_signal` to `pid` (default: this process) once `path` exists."""
+def _signal_when(path, process_signal, timeout=120):
+  """Sends `process_signal` to this process once `path` exists."""
   def watch():
     deadline = time.time() + timeout
     while not path.exists() and time.time() < deadline:
       time.sleep(0.005)
-    os.kill(pid or os.getpid(), process_signal)
+    os.kill(os.getpid(), process_signal)
   thread = threading.Thread(target=watch, daemon=True)
   thread.start()
   return thread
@@ -48,32 +46,20 @@ def test_sigterm_in_train_checkpoints_and_stops_without_export(tiny_dataset, tmp
 
 
 def test_sigterm_in_train_and_eval_skips_evaluation_and_never_uses_a_stale_export(
-    tiny_dataset, tmp_path):
-  workdir = tmp_path / "run"
-  trainer.train(tiny_config(tiny_dataset, total_steps=3), str(workdir))  # export @ 3
-  flat = {"mode": "train_and_eval", "total_steps": 2000, "checkpoint.every_steps": 3,
-          "checkpoint.async_save": False, "log_every_steps": 1, "exact_resume": True,
-          "input.num_frames": 8, "input.crop_size": 16, "input.batch_size": 4,
-          "input.eval_batch_size": 4, "input.shuffle_buffer": 16,
-          "input.deterministic": True, "schedule.name": "constant",
-          "schedule.warmup_steps": 0, "model.options.depth_multiplier": 0.125,
-          "model.options.min_depth": 4, "model.options.final_endpoint": "Mixed_3b"}
-  command = [sys.executable, "-m", "d3d_jax.main", "--config=configs/synthetic_rgb_baseline.py",
-             f"--workdir={workdir}", f"--config.input.data_dir={tiny_dataset}",
-             *(f"--config.{k}={v}" for k, v in flat.items())]
-  process = subprocess.Popen(command, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO),
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-  _signal_when(workdir / "checkpoints" / "9", signal.SIGTERM, pid=process.pid)
-  stdout, stderr = process.communicate(timeout=300)
-  assert process.returncode == 0, stderr[-3000:]
-  assert "The run is INCOMPLETE" in stderr
-  assert "eval:" not in stderr and "top1" not in stdout  # No evaluation at all.
-  assert not (workdir / "eval").exists()
+    tiny_dataset, tmp_path, caplog):
+  trainer.train(tiny_config(tiny_dataset, total_steps=3), str(tmp_path))  # export @ 3
+  config = tiny_config(tiny_dataset, total_steps=2000, mode="train_and_eval")
+  watcher = _signal_when(tmp_path / "checkpoints" / "9", signal.SIGTERM)
+  with caplog.at_level(logging.WARNING):
+    assert main.run_mode(config, str(tmp_path)) is None  # main() then exits 0.
+  watcher.join()
+  assert "The run is INCOMPLETE" in caplog.text
+  assert not (tmp_path / "eval").exists()  # Neither the stale export nor the state.
 
   # The workdir's export (step 3) is older than its checkpoints: refused by eval.
   with pytest.raises(ValueError, match=r"export .* is of step 3, older than the "
                                        r"workdir's newest checkpoint \(step \d+\)"):
-    evaluation.evaluate_workdir(tiny_config(tiny_dataset), str(workdir))
+    evaluation.evaluate_workdir(tiny_config(tiny_dataset), str(tmp_path))
 
 
 def test_sigterm_during_the_evaluation_stops_it_with_an_incomplete_line(tiny_dataset,

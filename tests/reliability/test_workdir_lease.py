@@ -11,6 +11,7 @@ import time
 import pytest
 
 from d3d_jax import trainer
+from data_pipelines import atomic_file
 from d3d_jax.workdir_lease import (LEASE_FILE, LeaseLostError, WorkdirBusyError,
                                    WorkdirLease)
 from tests.trainer.conftest import tiny_config
@@ -19,10 +20,10 @@ from tests.trainer.conftest import tiny_config
 def _write_lease(workdir, host, pid, heartbeat_age, generation=1):
   now = time.time()
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, LEASE_FILE), "w") as f:
-    json.dump({"host": host, "pid": pid, "started": now - 3600,
-               "heartbeat": now - heartbeat_age, "token": "other",
-               "generation": generation}, f)
+  # Atomically, as another run's lease writes are: the holder may read it meanwhile.
+  atomic_file.write_json(os.path.join(workdir, LEASE_FILE), {
+      "host": host, "pid": pid, "started": now - 3600, "heartbeat": now - heartbeat_age,
+      "token": "other", "generation": generation})
 
 
 def _dead_pid():
