@@ -3,15 +3,17 @@
 The steps, in DMVR's order (sample before decode):
   1. temporal sampling (`temporal_sampling`): one shared set of frame
      indices for RGB and flow;
-  2. check that every sampled frame is a complete JPEG, then decode only
-     the sampled frames (each distinct frame once);
+  2. check that every sampled frame is a complete JPEG whose header parses
+     and, where the record stores them, matches its CRC32C
+     (`schema.frame_problem`), so no decoder error ever goes unnamed; then
+     decode only the sampled frames (each distinct frame once);
   3. stack RGB and flow channels into one uint8 tensor, so that
   4. resize + crop (+ flip) act on both identically (`spatial_transforms`);
   5. map to [-1, 1] (flow = displacement / 20, clipped), colour jitter on
      RGB only (`color_jitter`).
 
-Problems found here (bad JPEG bytes, RGB and flow frames of different
-sizes) and the parse problems carried in `video['error']` go through the
+Problems found here (bad JPEG bytes named with their frame, RGB and flow
+frames of different sizes) and the parse problems carried in `video['error']` go through the
 `BadExamplePolicy`: an error naming the file, record and field, or a logged
 skip (the clip is then returned with ok=False and dummy pixels).
 """

@@ -340,17 +340,3 @@ def tf_frame_problems(encoded, crc32c):
 
   result = tf.numpy_function(problems, [encoded, crc32c], tf.int32, stateful=False)
   return tf.reshape(result, tf.shape(encoded))
-
-
-def tf_jpeg_markers_ok(encoded):
-  """True per element when the bytes start with SOI and end with EOI.
-
-  Catches truncated and non-JPEG frames cheaply, before decoding.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  length = tf.strings.length(encoded)
-  head = tf.strings.substr(encoded, 0, 2)
-  tail = tf.strings.substr(encoded, tf.maximum(length - 2, 0),
-                           tf.fill(tf.shape(length), 2))
-  return (length >= 4) & tf.equal(head, JPEG_START_MARKER) & tf.equal(
-      tail, JPEG_END_MARKER)

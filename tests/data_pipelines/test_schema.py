@@ -86,8 +86,14 @@ def test_sequence_example_round_trip():
         flow_jpegs=flow[:1], fps=25.0, height=16, width=16)
 
 
-def test_jpeg_marker_check_detects_truncation():
+def test_frame_checks_name_what_is_wrong_with_a_frame():
   data = schema.encode_rgb_jpeg(np.zeros((8, 8, 3), np.uint8))
-  ok = schema.tf_jpeg_markers_ok(
-      tf.constant([data, data[:-10], b'not a jpeg', b''])).numpy()
-  assert ok.tolist() == [True, False, False, False]
+  crc = schema.frame_crc32c(data)
+  frames = [data, data[:-10], b'not a jpeg', b'', data[:2] + bytes(40) + data[42:],
+            data[:-3] + b'\x00' + data[-2:], data]
+  crcs = [crc, -1, -1, -1, -1, crc, -1]
+  problems = schema.tf_frame_problems(tf.constant(frames), tf.constant(crcs, tf.int64))
+  assert problems.numpy().tolist() == [
+      schema.FRAME_OK, schema.FRAME_INCOMPLETE, schema.FRAME_INCOMPLETE,
+      schema.FRAME_INCOMPLETE, schema.FRAME_BAD_HEADER, schema.FRAME_BAD_CHECKSUM,
+      schema.FRAME_OK]
