@@ -191,6 +191,26 @@ def run_sweep(base, workdirs: Mapping[str, str], layers: Sequence[str], decoder:
   return result
 
 
+def mean_over_seeds(results: Sequence[Mapping]) -> dict:
+  """Sweeps of several seeds (same models, layers, settings) as one result whose EPEs
+  are per-seed lists (`epe_table` prints their mean +- std)."""
+  merged = json.loads(json.dumps(results[0]))
+  for entry in merged["entries"]:
+    same = [next(e for e in r["entries"] if (e["model"], e["layer"]) ==
+                 (entry["model"], entry["layer"])) for r in results]
+    entry["epe"] = {s: [e["epe"][s] for e in same] for s in entry["epe"]}
+    entry["epe_zeros"] = [e["epe_zeros"] for e in same]
+  return merged
+
+
+def _cell(value) -> str:
+  if value is None:
+    return "-"
+  if isinstance(value, (list, tuple)):
+    return f"{np.mean(value):.3f} +- {np.std(value):.3f}"
+  return f"{value:.3f}"
+
+
 def epe_table(result: Mapping) -> str:
   """A markdown table: one row per layer, a column per (model, setting), and zeros."""
   models = list(dict.fromkeys(e["model"] for e in result["entries"]))
@@ -202,12 +222,11 @@ def epe_table(result: Mapping) -> str:
   for layer in layers:
     cells = []
     for m, s in columns:
-      value = by_key.get((m, layer), {}).get("epe", {}).get(s)
-      cells.append("-" if value is None else f"{value:.3f}")
+      cells.append(_cell(by_key.get((m, layer), {}).get("epe", {}).get(s)))
     zeros = next((by_key[(m, layer)]["epe_zeros"] for m in models
-                  if "epe_zeros" in by_key.get((m, layer), {})), float("nan"))
+                  if "epe_zeros" in by_key.get((m, layer), {})), None)
     lines.append(f"| {short_name(layer)} ({layer}) | " + " | ".join(cells)
-                 + f" | {zeros:.3f} |")
+                 + f" | {_cell(zeros)} |")
   return "\n".join(lines)
 
 
