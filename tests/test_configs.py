@@ -43,8 +43,8 @@ def test_config_builds_its_networks_objective_and_optimiser(name, variant):
         lambda: model.apply(model.init(jax.random.PRNGKey(0), clip), clip))
     assert logits.shape == (1, num_classes)
   for module in objective.extra_modules().values():  # training-only modules, e.g. decoders
-    jax.eval_shape(lambda m=module: m.init(jax.random.PRNGKey(0),
-                                           ModelOutputs(logits, endpoints)))
+    jax.eval_shape(lambda outputs, m=module: m.init(jax.random.PRNGKey(0), outputs),
+                   ModelOutputs(logits, endpoints))
   schedule = optimizers.learning_rate_schedule(config.schedule, config.total_steps)
   labels = lambda params: optimizers.parameter_labels(params, config.optimizer.groups)
   for phase in objective.phases():
