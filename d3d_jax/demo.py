@@ -124,7 +124,7 @@ def _gains(rows, baseline):
 
 
 # Layers of the probe's fine-tuned runs (one run each; the frozen probe reads every layer).
-PROBE_FT_LAYERS = ("Conv3d_1a_7x7", "Conv3d_2c_3x3", "MaxPool3d_3a_3x3", "Mixed_3c")
+PROBE_FT_LAYERS = ("Conv3d_1a_7x7", "MaxPool3d_3a_3x3")
 
 
 def _demo_probe(root, data_dir, seeds):

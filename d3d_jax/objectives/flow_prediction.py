@@ -22,9 +22,9 @@ error of the three channels with the sin / cos channels weighted by the target's
 (m', s', c') the decoder's output, (m, s, c) the target.
 
 **EPE** (Sec. 3.2): the prediction is turned back into a displacement (`from_polar`:
-mag clipped at 0, angle atan2(s', c'), so (s', c') need not be unit length), scaled to
-input pixels, and compared with the pooled TV-L1 displacement in input pixels: the
-mean over clips and endpoint cells of the Euclidean distance. A constant flow v has
+max(m', 0) * (c', s'), not renormalised; see there), scaled to input pixels, and
+compared with the pooled TV-L1 displacement in input pixels: the mean over clips and
+endpoint cells of the Euclidean distance. A constant flow v has
 EPE 0 for the exact answer and |v| for the all-zeros prediction (Table 1's "All zeros"
 row).
 
@@ -98,11 +98,15 @@ def to_polar(displacement: jax.Array) -> jax.Array:
 
 
 def from_polar(polar: jax.Array) -> jax.Array:
-  """[..., 3] (mag, sin, cos) -> [..., 2] (x, y): mag clipped at 0, angle atan2(sin, cos)
-  (the inverse of `to_polar`; a decoder's sin / cos need not have unit norm)."""
+  """[..., 3] (mag, sin, cos) -> [..., 2] (x, y) = max(mag, 0) * (cos, sin).
+
+  The inverse of `to_polar` (whose sin, cos have unit norm). A decoder's (sin, cos) need
+  not: where it cannot tell the direction, the loss drives them towards their mean,
+  near 0, and the product then shrinks the vector towards 0 instead of pointing a
+  full-length vector in an arbitrary direction, as normalising (atan2) would.
+  """
   mag = jnp.maximum(polar[..., 0], 0.0)
-  theta = jnp.arctan2(polar[..., 1], polar[..., 2])
-  return jnp.stack([mag * jnp.cos(theta), mag * jnp.sin(theta)], axis=-1)
+  return jnp.stack([mag * polar[..., 2], mag * polar[..., 1]], axis=-1)
 
 
 def flow_target(flow: jax.Array, endpoint_thw: Sequence[int]) -> jax.Array:
