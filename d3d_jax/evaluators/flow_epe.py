@@ -20,6 +20,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from d3d_jax.objectives.base import ModelOutputs
 from d3d_jax.objectives.flow_prediction import (EndpointFlowDecoder, endpoint_error,
                                                 pool_displacement, predicted_displacement)
 from d3d_jax.sharding import sum_across_hosts
@@ -64,7 +65,6 @@ class FlowEndpointError:
     return ("flow", "rgb") if self.num_examples else ("flow",)
 
   def update(self, outputs, batch) -> None:
-    from d3d_jax.objectives import ModelOutputs  # pylint: disable=g-import-not-at-top
     keep = np.asarray(batch["mask"]).astype(bool)
     flow = np.asarray(batch["flow"])
     wanted = max(self.num_examples - len(self.example_frames), 0)
