@@ -115,3 +115,30 @@ def test_epe_is_the_mean_euclidean_distance_in_input_pixels():
   np.testing.assert_allclose(displacement[0, 0, 0], [[2.0, 0.0], [0.0, 2.0]], atol=1e-6)
   target = jnp.asarray([[[[[2.0, 3.0], [0.0, 2.0]]]]])
   np.testing.assert_allclose(fp.endpoint_error(displacement, target), [1.5], atol=1e-6)
+
+
+def test_flow_loss_objective_is_cross_entropy_plus_a_simple_decoder_at_3a():
+  from d3d_jax.objectives import ModelOutputs, build_objective, objective_config
+  objective = build_objective(objective_config("flow_loss"))
+  (name, module), = objective.extra_modules().items()
+  assert (name, module.endpoint, module.kind) == (
+      "flow_decoder_MaxPool3d_3a_3x3", "MaxPool3d_3a_3x3", "simple")
+  outputs = ModelOutputs(jnp.zeros((2, 4)), {"MaxPool3d_3a_3x3": _features()})
+  params = module.init(jax.random.PRNGKey(0), outputs)
+  flow = jnp.zeros((2, 8, 12, 12, 2))
+  terms = objective.loss_terms(outputs, None, {"label": jnp.array([0, 1]), "flow": flow},
+                               lambda n, o: module.apply(params, o))
+  assert sorted(terms) == ["ce", "flow/MaxPool3d_3a_3x3"]
+  assert float(terms["ce"].value) == pytest.approx(np.log(4))
+  prediction = module.apply(params, outputs)
+  assert float(terms["flow/MaxPool3d_3a_3x3"].value) == pytest.approx(
+      float(jnp.mean(jnp.square(prediction[..., 0]))), rel=1e-5)
+
+
+def test_probe_objective_has_no_action_loss_and_names_bad_endpoints():
+  from d3d_jax.objectives import build_objective, objective_config
+  config = objective_config("flow_probe")
+  assert config.ce_weight == 0.0 and config.decoder == "pwc"
+  config.endpoints = ("Mixed_3z",)
+  with pytest.raises(ValueError, match="Mixed_3z"):
+    build_objective(config)
