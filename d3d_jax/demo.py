@@ -123,19 +123,16 @@ def _gains(rows, baseline):
   return (np.asarray(rows) - np.asarray(baseline)) * 100
 
 
-# Layers of the probe's fine-tuned runs (one run each; the frozen probe reads every layer).
-PROBE_FT_LAYERS = ("Conv3d_1a_7x7", "MaxPool3d_3a_3x3")
-
-
 def _demo_probe(root, data_dir, seeds):
   """``--methods=probe``: optical-flow probing of the RGB baseline and D3D (D3D Sec. 3.2,
   Figure 4). Trains the flow teacher, RGB baseline and D3D runs of the d3d method if
   absent (same workdirs), then per seed `d3d_jax.probe_flow` (PWC decoder, frozen at
-  every layer, ft at PROBE_FT_LAYERS) and, once, the frozen probe of the flow teacher
-  (Table 1's flow-stream bracket). Prints the EPE table per seed and the mean over
-  seeds; returns no accuracy rows or gains (the tables are EPE)."""
+  every layer, ft at 1a and 3a: one run each) and, once, the frozen probe of the flow
+  teacher (Table 1's flow-stream bracket). Prints the EPE table per seed and the mean
+  over seeds; returns no accuracy rows or gains (the tables are EPE)."""
   import importlib  # pylint: disable=g-import-not-at-top
   from d3d_jax import probe_flow  # pylint: disable=g-import-not-at-top
+  ft_layers = ("Conv3d_1a_7x7", "MaxPool3d_3a_3x3")
   teacher_dir = str(root / "flow_teacher")
   _run("(b) flow teacher", "synthetic_flow_teacher", teacher_dir, data_dir, 0)
   recipe = importlib.import_module("configs.synthetic_flow_probe").get_config()
@@ -151,10 +148,10 @@ def _demo_probe(root, data_dir, seeds):
     out = root / f"probe_seed{seed}"
     print(f"(p) flow probe, seed {seed}: python -m d3d_jax.probe_flow --workdirs=" +
           ",".join(f"{k}:{v}" for k, v in workdirs.items()) + " --layers=all "
-          f"--ft_layers={','.join(PROBE_FT_LAYERS)} --decoder=pwc --output_dir={out} "
+          f"--ft_layers={','.join(ft_layers)} --decoder=pwc --output_dir={out} "
           f"--config.input.data_dir={data_dir}")
     results.append(probe_flow.run_sweep(recipe, workdirs, ["all"], "pwc", ("frozen", "ft"),
-                                        str(out), ft_layers=PROBE_FT_LAYERS))
+                                        str(out), ft_layers=ft_layers))
     print(probe_flow.epe_table(results[-1]))
     print(f"    sweep wall time {results[-1]['wall_seconds']:.0f} s; pictures in {out}")
   flow = probe_flow.run_sweep(recipe, {"flow": teacher_dir}, ["all"], "pwc",
