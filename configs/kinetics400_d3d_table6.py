@@ -17,6 +17,13 @@ Kinetics-400 validation set (D3D itself, configs/kinetics400_d3d.py: 75.9):
 | layer4f         | D3D distilled at layer 4F        | Eq. 2 on the Mixed_4f activations, lambda = 100     | 74.8 |
 | no_action_loss  | D3D without action loss          | the distillation loss alone (ce_weight = 0)         | 58.8 |
 | spatial_teacher | D3D distilled from spatial stream | the teacher is the RGB S3D-G, not the flow stream  | 74.3 |
+| s3dg_flow       | S3D-G temporal stream            | S3D-G on TV-L1 flow, cross-entropy only (no teacher) | 67.3 |
+| flow_loss       | S3D-G with flow loss             | no teacher; L_a + the Sec. 3.1 flow loss of a Simple decoder at 3A, trained jointly (Sec. 4.1) | 74.3 |
+
+`s3dg_flow` is configs/kinetics400_s3dg_flow.py (80k steps); `flow_loss` trains as long
+as D3D (140k steps) and needs flow in the records only for its loss; neither uses
+--config.teacher.checkpoint. (The row "S3D-G with 3D CNN flow", 69.7, is not
+implemented yet.)
 
 The feature rows take the per-element mean of the squared error (`objective.reduction`
 'mean'), the scale at which Sec. 5.6's lambdas make the distillation loss match the
@@ -24,24 +31,28 @@ cross-entropy. Everything else as configs/kinetics400_d3d.py (140k steps).
 Runtime: roughly 1.5-2 days each on a TPU v4-64 slice.
 """
 
-from configs import kinetics400_d3d
+from configs import kinetics400_d3d, kinetics400_s3dg_flow
 from d3d_jax.objectives import objective_config
 
 # variant -> the Table 6 endpoint and lambda of the `feature` objective (Sec. 5.6)
 FEATURE_LAYERS = {"layer2c": ("Conv3d_2c_3x3", 1.0), "layer4c": ("Mixed_4c", 1.0),
                   "layer4f": ("Mixed_4f", 100.0)}
-VARIANTS = (*FEATURE_LAYERS, "no_action_loss", "spatial_teacher")
+VARIANTS = (*FEATURE_LAYERS, "no_action_loss", "spatial_teacher", "s3dg_flow", "flow_loss")
 
 
 def get_config(variant: str = "layer4f"):
   if variant not in VARIANTS:
     raise ValueError(f"configs/kinetics400_d3d_table6.py:{variant}: the variants are "
                      f"{list(VARIANTS)}")
+  if variant == "s3dg_flow":
+    return kinetics400_s3dg_flow.get_config()
   c = kinetics400_d3d.get_config()
   if variant in FEATURE_LAYERS:
     layer, weight = FEATURE_LAYERS[variant]
     c.objective = objective_config("feature")
     c.objective.feature_weights = {layer: weight}
+  elif variant == "flow_loss":
+    c.objective = objective_config("flow_loss")  # CE + Simple decoder at 3A (Sec. 4.1)
   elif variant == "no_action_loss":
     c.objective.ce_weight = 0.0  # L = lambda * L_d only
   else:

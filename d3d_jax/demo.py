@@ -38,7 +38,7 @@ D3D_VARIANTS = {
     "standardized": ("synthetic_d3d_standardized", "D3D standardised logits"),
 }
 _D3D = flags.DEFINE_list("d3d", ["paper"], f"D3D variants to train, of {sorted(D3D_VARIANTS)}.")
-METHODS = ("d3d", "attention")
+METHODS = ("d3d", "attention", "probe")
 _METHODS = flags.DEFINE_list("methods", ["d3d"], f"Methods to run, of {METHODS}.")
 
 
@@ -123,6 +123,47 @@ def _gains(rows, baseline):
   return (np.asarray(rows) - np.asarray(baseline)) * 100
 
 
+def _demo_probe(root, data_dir, seeds):
+  """``--methods=probe``: optical-flow probing of the RGB baseline and D3D (D3D Sec. 3.2,
+  Figure 4). Trains the flow teacher, RGB baseline and D3D runs of the d3d method if
+  absent (same workdirs), then per seed `d3d_jax.probe_flow` (PWC decoder, frozen at
+  every layer, ft at 1a and 3a: one run each) and, once, the frozen probe of the flow
+  teacher (Table 1's flow-stream bracket). Prints the EPE table per seed and the mean
+  over seeds; returns no accuracy rows or gains (the tables are EPE)."""
+  import importlib  # pylint: disable=g-import-not-at-top
+  from d3d_jax import probe_flow  # pylint: disable=g-import-not-at-top
+  ft_layers = ("Conv3d_1a_7x7", "MaxPool3d_3a_3x3")
+  teacher_dir = str(root / "flow_teacher")
+  _run("(b) flow teacher", "synthetic_flow_teacher", teacher_dir, data_dir, 0)
+  recipe = importlib.import_module("configs.synthetic_flow_probe").get_config()
+  recipe.input.data_dir = data_dir
+  results = []
+  for seed in seeds:
+    workdirs = {"rgb": str(root / f"rgb_baseline_seed{seed}"),
+                "d3d": str(root / f"d3d_paper_seed{seed}")}
+    _run(f"(c) RGB baseline, seed {seed}", "synthetic_rgb_baseline", workdirs["rgb"],
+         data_dir, seed)
+    _run(f"(d) D3D, seed {seed}", "synthetic_d3d", workdirs["d3d"], data_dir, seed,
+         **{"teacher.checkpoint": teacher_dir})
+    out = root / f"probe_seed{seed}"
+    print(f"(p) flow probe, seed {seed}: python -m d3d_jax.probe_flow --workdirs=" +
+          ",".join(f"{k}:{v}" for k, v in workdirs.items()) + " --layers=all "
+          f"--ft_layers={','.join(ft_layers)} --decoder=pwc --output_dir={out} "
+          f"--config.input.data_dir={data_dir}")
+    results.append(probe_flow.run_sweep(recipe, workdirs, ["all"], "pwc", ("frozen", "ft"),
+                                        str(out), ft_layers=ft_layers))
+    print(probe_flow.epe_table(results[-1]))
+    print(f"    sweep wall time {results[-1]['wall_seconds']:.0f} s; pictures in {out}")
+  flow = probe_flow.run_sweep(recipe, {"flow": teacher_dir}, ["all"], "pwc",
+                              ("frozen",), str(root / "probe_flow_teacher"))
+  print("(p) flow-stream bracket (frozen flow teacher):")
+  print(probe_flow.epe_table(flow))
+  if len(results) > 1:
+    print(f"(p) EPE mean +- std over seeds {','.join(map(str, seeds))}:")
+    print(probe_flow.epe_table(probe_flow.mean_over_seeds(results)))
+  return [], []
+
+
 def main(argv):
   del argv
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
@@ -183,6 +224,8 @@ def main(argv):
     rows.append(("RGB Prob-Atten", False, baseline))
     rows.append(("Prob-Distill (RGB)", False, distilled))
     gains.append(("Prob-Distill - RGB Prob-Atten", _gains(distilled, baseline)))
+  if "probe" in _METHODS.value:
+    rows, gains = [a + b for a, b in zip((rows, gains), _demo_probe(root, data_dir, seeds))]
   print("\n(e) top-1 on the synthetic test split (1 clip x 1 crop per video)"
         + (f", mean +- std over seeds {','.join(_SEEDS.value)}" if len(seeds) > 1 else ""))
   print(f"| {'model':<32} | flow at test | top-1 (%)     | {'per seed':<18} |")

@@ -126,12 +126,13 @@ def _endpoint_names(member: EnsembleMember, input_config) -> tuple[str, ...]:
 
 def evaluate_networks(config, student: Sequence[EnsembleMember], teacher, mesh,
                       evals=None, info=None, step: int = 0, workdir: str = "",
-                      writer=None, max_batches: Optional[int] = None):
+                      writer=None, max_batches: Optional[int] = None, extra_modules=None):
   """Runs `evals` (default ``config.evals``) on the eval split: (metrics, evaluators).
 
   `teacher` is an `EnsembleMember`, None, or a function that loads one, called only
   when an evaluator compares with the teacher. `max_batches` stops the pass early
-  (pictures of the first views; metrics then cover only those).
+  (pictures of the first views; metrics then cover only those). `extra_modules`: the
+  objective's training-only modules, name -> (module, params) (`EvalContext`).
   """
   info = info or dataset_info(config.input)
   evals = config.evals if evals is None else evals
@@ -140,7 +141,7 @@ def evaluate_networks(config, student: Sequence[EnsembleMember], teacher, mesh,
       num_classes=info.num_classes, class_names=tuple(info.class_names),
       student_endpoints=_endpoint_names(student[0], config.input) if len(student) == 1
       else (), student_modality=student[0].modality, step=step, workdir=workdir,
-      writer=writer)
+      writer=writer, extra_modules=extra_modules)
   evaluators = build_evaluators(evals, context)
   networks = {"student": tuple(student)}
   endpoints = {"student": sorted({n for e in evaluators.values() for n in e.endpoints()})}
@@ -154,8 +155,9 @@ def evaluate_networks(config, student: Sequence[EnsembleMember], teacher, mesh,
     endpoints["teacher"] = sorted({n for e in evaluators.values() if e.needs_teacher
                                    for n in e.teacher_endpoints()})
   input_config = ml_collections.ConfigDict(config.input.to_dict())
-  input_config.modalities = tuple(sorted({m.modality for ms in networks.values()
-                                          for m in ms}))
+  input_config.modalities = tuple(sorted(
+      {m.modality for ms in networks.values() for m in ms}
+      | {s for e in evaluators.values() for s in getattr(e, "input_streams", tuple)()}))
   dataset = input_pipeline.make_eval_dataset(input_config)
   batches = dataset.as_numpy_iterator()
   if max_batches is not None:
@@ -232,7 +234,10 @@ def evaluate_train_state(exp, state, writer, step: int) -> dict:
   teacher = (EnsembleMember(exp.teacher, exp.teacher_variables,
                             exp.config.teacher.model.modality)
              if exp.teacher is not None else None)
+  extras = {name: (module, state.params["extra"][name])
+            for name, module in exp.objective.extra_modules().items()}
   metrics, evaluators = evaluate_networks(exp.config, [member], teacher, exp.mesh,
-                                          step=step, workdir=exp.workdir, writer=writer)
+                                          step=step, workdir=exp.workdir, writer=writer,
+                                          extra_modules=extras)
   _write_results(exp.workdir, metrics, evaluators, writer, step)
   return metrics

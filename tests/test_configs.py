@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 from d3d_jax import optimizers
-from d3d_jax.objectives import build_objective
+from d3d_jax.objectives import ModelOutputs, build_objective
 from d3d_jax.models import INPUT_CHANNELS, build_from_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,9 +39,12 @@ def test_config_builds_its_networks_objective_and_optimiser(name, variant):
     model = build_from_config(network, num_classes, config.compute_dtype)
     clip = jnp.zeros((1, config.input.num_frames, config.input.crop_size,
                       config.input.crop_size, INPUT_CHANNELS[network.modality]))
-    logits, _ = jax.eval_shape(
+    logits, endpoints = jax.eval_shape(
         lambda: model.apply(model.init(jax.random.PRNGKey(0), clip), clip))
     assert logits.shape == (1, num_classes)
+  for module in objective.extra_modules().values():  # training-only modules, e.g. decoders
+    jax.eval_shape(lambda outputs, m=module: m.init(jax.random.PRNGKey(0), outputs),
+                   ModelOutputs(logits, endpoints))
   schedule = optimizers.learning_rate_schedule(config.schedule, config.total_steps)
   labels = lambda params: optimizers.parameter_labels(params, config.optimizer.groups)
   for phase in objective.phases():

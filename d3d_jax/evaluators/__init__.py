@@ -10,6 +10,7 @@ metrics. An evaluator is a class with
 * ``__init__(config, context)``: `EvalContext` says what is evaluated and where results go;
 * ``endpoints()`` / ``teacher_endpoints()``: the endpoints it reads;
 * ``needs_teacher``: whether it needs the teacher's outputs;
+* ``input_streams()`` (optional): input streams it reads besides the networks' own;
 * ``update(outputs, batch)`` per batch, ``result()`` -> metrics at the end.
 """
 
@@ -19,10 +20,12 @@ from typing import Any, Optional
 import ml_collections
 
 from d3d_jax.evaluators.attention_maps import AttentionMaps
+from d3d_jax.evaluators.flow_epe import FlowEndpointError
 from d3d_jax.evaluators.multiview import MultiView, VideoScores, views_suffix
 from d3d_jax.evaluators.teacher_student import TeacherStudentDistance
 
-EVALUATORS = {cls.name: cls for cls in (MultiView, TeacherStudentDistance, AttentionMaps)}
+EVALUATORS = {cls.name: cls for cls in (MultiView, TeacherStudentDistance, AttentionMaps,
+                                        FlowEndpointError)}
 
 
 @dataclasses.dataclass
@@ -38,6 +41,9 @@ class EvalContext:
   step: int = 0
   workdir: str = ""
   writer: Optional[Any] = None
+  # The objective's training-only modules, name -> (module, params), when evaluating a
+  # train state (flow decoders for `flow_epe`); None for an export.
+  extra_modules: Optional[Any] = None
 
 
 def evaluator_config(kind: str, **fields) -> ml_collections.ConfigDict:
