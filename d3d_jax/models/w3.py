@@ -20,11 +20,15 @@ config sets it through ``model.options.block_module_options``):
 
 * ``reduction`` r = 16: the paper names r but not its value; 16 is CBAM's (Woo et al.
   ECCV 2018), the module W3 says it factorises and extends (Sec. 1, ref. [56]).
-* The 1-D temporal convolutions of Eq. 4 are depthwise (one 3-tap filter per channel,
-  with bias): Sec. 3.1 says they reason about "the temporally evolving characteristics
-  of each channel dimension" / "per-channel temporal relationships", and a full C x C
-  temporal conv would add 2 * 3 C^2 parameters per block (25 M at C = 2048), against
-  the "marginal" overhead of Table 6.
+* The 1-D temporal convolutions of Eq. 4 are depthwise (``temporal_mixing=
+  'depthwise'``: one 3-tap filter per channel, with bias): Sec. 3.1 says they reason
+  about "the temporally evolving characteristics of each channel dimension" /
+  "per-channel temporal relationships". ``'full'`` makes them C -> C convolutions
+  (2 * 3 C^2 weights per block, 25 M at C = 2048). Table 6's +2.1 GFLOPs on TSM-R50
+  at 16 frames is about what the full ones cost there (sum over the 16 blocks of
+  6 C^2 multiply-adds per frame: 1.9 G) and far more than the depthwise ones (under
+  0.1 G); but the same table gives CBAM, which has no temporal convs, +1.5 G, so the
+  paper's FLOP counter is not a plain MAC count and does not settle the question.
 * The hidden layers of both temporal sub-networks have ReLU (``hidden_activation``),
   the activation of the MLP of Eq. 3 and of CBAM; the sub-networks end in the sigmoid
   of Eq. 4 / 6. The 3x3x3 convs of Eq. 6 keep one channel (``spatial_hidden_channels``
@@ -80,6 +84,29 @@ class DepthwiseTemporalConv(nn.Module):
     return sum(padded[:, j:j + t] * kernel[j] for j in range(k)) + bias
 
 
+TEMPORAL_MIXINGS = ("depthwise", "full")
+
+
+def temporal_conv(mixing: str, kernel_size: int, name: str) -> nn.Module:
+  """A 1-D conv over time of [B, T, C] ('SAME' zeros, bias): per channel or C -> C."""
+  if mixing not in TEMPORAL_MIXINGS:
+    raise ValueError(f"block_module_options.temporal_mixing must be one of "
+                     f"{TEMPORAL_MIXINGS}, got {mixing!r}")
+  if mixing == "depthwise":
+    return DepthwiseTemporalConv(kernel_size, name=name)
+  return FullTemporalConv(kernel_size, name=name)
+
+
+class FullTemporalConv(nn.Module):
+  """A C -> C 1-D convolution over time of [B, T, C]: zero 'SAME' padding, bias."""
+
+  kernel_size: int = 3
+
+  @nn.compact
+  def __call__(self, x):
+    return nn.Conv(x.shape[-1], (self.kernel_size,), padding="SAME", name="conv")(x)
+
+
 class ChannelTemporalAttention(nn.Module):
   """M^c of Eq. 3-4: [B, T, H, W, C] -> a mask [B, T, C] in (0, 1)."""
 
@@ -87,6 +114,7 @@ class ChannelTemporalAttention(nn.Module):
   temporal: bool = True
   temporal_kernel_size: int = 3
   hidden_activation: str = "relu"
+  temporal_mixing: str = "depthwise"
 
   @nn.compact
   def __call__(self, x):
@@ -98,9 +126,10 @@ class ChannelTemporalAttention(nn.Module):
     frame_mask = jax.nn.sigmoid(mlp(jnp.mean(x, axis=(2, 3))) + mlp(jnp.max(x, axis=(2, 3))))
     if not self.temporal:
       return frame_mask  # Eq. 3 alone ("w/o TA", CBAM's channel gate)
-    y = DepthwiseTemporalConv(self.temporal_kernel_size, name="temporal_conv_0")(frame_mask)
+    k, mixing = self.temporal_kernel_size, self.temporal_mixing
+    y = temporal_conv(mixing, k, "temporal_conv_0")(frame_mask)
     y = _activation(self.hidden_activation)(y)
-    y = DepthwiseTemporalConv(self.temporal_kernel_size, name="temporal_conv_1")(y)
+    y = temporal_conv(mixing, k, "temporal_conv_1")(y)
     return jax.nn.sigmoid(y)  # Eq. 4
 
 
@@ -153,6 +182,7 @@ class W3Attention(nn.Module):
   spatial_kernel_size: int = 7
   spatial_hidden_channels: int = 1
   hidden_activation: str = "relu"
+  temporal_mixing: str = "depthwise"
   spatial_batch_norm: bool = False
   options: ConvOptions = ConvOptions()
 
@@ -160,7 +190,7 @@ class W3Attention(nn.Module):
   def __call__(self, x, train: bool):
     channel_mask = ChannelTemporalAttention(
         self.reduction, self.temporal, self.temporal_kernel_size, self.hidden_activation,
-        name="channel_temporal")(x)
+        self.temporal_mixing, name="channel_temporal")(x)
     x = x * channel_mask[:, :, None, None, :].astype(x.dtype)  # F^c of Eq. 2
     maps = {"channel_mask": channel_mask}
     if self.spatial:

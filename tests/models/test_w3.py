@@ -245,3 +245,18 @@ def test_refinement_without_spatial_masks_is_an_error():
                       attention_refinement=True)
   with pytest.raises(ValueError, match="attention_refinement needs a block module"):
     jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), CLIP))
+
+
+def test_full_temporal_mixing_convolves_every_channel_into_every_channel():
+  module = ChannelTemporalAttention(reduction=4, temporal_mixing="full")
+  variables = _init(module, X)
+  p = variables["params"]
+  assert p["temporal_conv_0"]["conv"]["kernel"].shape == (3, 32, 32)
+  mlp = lambda d: (_relu(d @ p["mlp_hidden"]["kernel"] + p["mlp_hidden"]["bias"])
+                   @ p["mlp_out"]["kernel"] + p["mlp_out"]["bias"])
+  frame = _sigmoid(mlp(X.mean(axis=(2, 3))) + mlp(X.max(axis=(2, 3))))
+  conv = lambda x, q: _conv_same(x[:, :, None, None, :], q["kernel"][:, None, None],
+                                 q["bias"])[:, :, 0, 0]
+  expected = _sigmoid(conv(_relu(conv(frame, p["temporal_conv_0"]["conv"])),
+                           p["temporal_conv_1"]["conv"]))
+  np.testing.assert_allclose(module.apply(variables, X), expected, rtol=1e-5, atol=1e-6)
