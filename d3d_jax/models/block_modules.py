@@ -64,6 +64,12 @@ BLOCK_MODULES: dict[str, type] = {
 }
 
 
+def option_pairs(options) -> tuple:
+  """A mapping or ``(key, value)`` pairs as sorted pairs (hashable module attributes)."""
+  items = options.items() if hasattr(options, "items") else options
+  return tuple(sorted((str(k), v) for k, v in items))
+
+
 def get_block_module(name: str) -> type:
   if name not in BLOCK_MODULES:
     raise ValueError(f"block_module must be one of {sorted(BLOCK_MODULES)}, got {name!r}")

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from d3d_jax.models import attention, logical_axes, w3
-from d3d_jax.models.block_modules import get_block_module
+from d3d_jax.models.block_modules import get_block_module, option_pairs
 from d3d_jax.models.conv3d import Conv3D
 from d3d_jax.models.inception import INCEPTION_V1_CHANNELS, InceptionBlock
 from d3d_jax.models.pooling import clipped_avg_pool_3d, max_pool_3d
@@ -232,7 +232,7 @@ class S3DG(nn.Module):
       channels = INCEPTION_V1_CHANNELS[name].scaled(self.depth)
       if name in module_blocks:
         common.update(block_module=self.block_module,
-                      block_module_options=_pairs(self.block_module_options))
+                      block_module_options=option_pairs(self.block_module_options))
       x, maps = InceptionBlock(channels, t, **common)(x, train)
       for key, value in maps.items():
         record(f"{name}/{key}", value)
@@ -270,12 +270,6 @@ class S3DG(nn.Module):
     endpoints["Logits"] = logits
     endpoints["Predictions"] = jax.nn.softmax(logits, axis=-1)
     return logits, endpoints
-
-
-def _pairs(options) -> tuple:
-  """A mapping or ``(key, value)`` pairs as sorted pairs (hashable module attributes)."""
-  items = options.items() if hasattr(options, "items") else options
-  return tuple(sorted((str(k), v) for k, v in items))
 
 
 class LogitsHead(nn.Module):
