@@ -123,7 +123,9 @@ def build_call(model_config, num_classes: int) -> dict[str, Any]:
   """
   if model_config.modality not in INPUT_CHANNELS:
     raise ValueError(f"model.modality must be 'rgb' or 'flow', got {model_config.modality!r}")
-  options = dict(model_config.options)
+  options = model_config.options
+  # Nested sections (block_module_options) as plain dicts: the record is JSON.
+  options = options.to_dict() if hasattr(options, "to_dict") else dict(options)
   options["input_channels"] = INPUT_CHANNELS[model_config.modality]
   return {"model": model_config.name, "modality": model_config.modality,
           "num_classes": int(num_classes), "model_options": options}
