@@ -25,10 +25,13 @@ config sets it through ``model.options.block_module_options``):
   about "the temporally evolving characteristics of each channel dimension" /
   "per-channel temporal relationships". ``'full'`` makes them C -> C convolutions
   (2 * 3 C^2 weights per block, 25 M at C = 2048). Table 6's +2.1 GFLOPs on TSM-R50
-  at 16 frames is about what the full ones cost there (sum over the 16 blocks of
-  6 C^2 multiply-adds per frame: 1.9 G) and far more than the depthwise ones (under
-  0.1 G); but the same table gives CBAM, which has no temporal convs, +1.5 G, so the
+  at 16 frames (65.0 -> 67.1) is about what the full ones cost there (measured with
+  `python -m d3d_jax.tools.w3_overhead`: +2.24 G multiply-adds and +123 M parameters,
+  against +0.39 G and +2.7 M for the depthwise ones); but the same table gives CBAM,
+  which has no temporal convs, +1.5 G where its multiply-adds are +0.36 G, so the
   paper's FLOP counter is not a plain MAC count and does not settle the question.
+  Depthwise stays the default: it is what the text describes, at a cost the paper
+  would call marginal in parameters too.
 * The hidden layers of both temporal sub-networks have ReLU (``hidden_activation``),
   the activation of the MLP of Eq. 3 and of CBAM; the sub-networks end in the sigmoid
   of Eq. 4 / 6. The 3x3x3 convs of Eq. 6 keep one channel (``spatial_hidden_channels``
