@@ -13,6 +13,7 @@ import pytest
 from flax import traverse_util
 
 from d3d_jax.models import build_model
+from d3d_jax.models.inception import INCEPTION_V1_CHANNELS, InceptionBlock
 from d3d_jax.models.w3 import (CBAM, AttentionRefinement, ChannelTemporalAttention,
                                SpatioTemporalAttention, W3Attention, adaptive_avg_pool)
 
@@ -222,22 +223,18 @@ def test_w3_goes_into_every_inception_block_of_i3d_and_s3dg(name):
 
 
 def test_w3_runs_on_the_inception_blocks_output():
-  # The W3 output is M^s M^c times the block's concatenated (and gated) branches.
-  model = build_model("s3dg", num_classes=5, **TINY, final_endpoint="Mixed_3b",
-                      block_module="w3")
-  variables = nn.unbox(model.init(jax.random.PRNGKey(0), CLIP))
-  clip = jax.random.normal(jax.random.PRNGKey(1), CLIP.shape)
-  _, endpoints = model.apply(variables, clip)
-  plain = build_model("s3dg", num_classes=5, **TINY, final_endpoint="Mixed_3b")
-  plain_variables = {"params": {k: v for k, v in variables["params"].items()},
-                     "batch_stats": variables["batch_stats"]}
-  plain_variables["params"]["Mixed_3b"] = {
-      k: v for k, v in variables["params"]["Mixed_3b"].items() if k != "W3"}
-  _, plain_endpoints = plain.apply(plain_variables, clip)
-  masks = (np.asarray(endpoints["Mixed_3b/W3/channel_mask"])[:, :, None, None, :]
-           * np.asarray(endpoints["Mixed_3b/W3/spatial_mask"])[..., None])
-  np.testing.assert_allclose(endpoints["Mixed_3b"], plain_endpoints["Mixed_3b"] * masks,
-                             rtol=1e-5, atol=1e-6)
+  # The block's output is M^s M^c times its concatenated branches (same parameters).
+  channels = INCEPTION_V1_CHANNELS["Mixed_3b"].scaled(lambda c: max(c // 8, 4))
+  x = jax.random.normal(jax.random.PRNGKey(2), (1, 4, 5, 5, 16))
+  block = InceptionBlock(channels, temporal_kernel_size=1, block_module="w3")
+  variables = nn.unbox(block.init(jax.random.PRNGKey(3), x, False))
+  y, maps = block.apply(variables, x, False)
+  plain_params = {k: v for k, v in variables["params"].items() if k != "W3"}
+  plain, _ = InceptionBlock(channels, temporal_kernel_size=1).apply(
+      dict(variables, params=plain_params), x, False)
+  masks = (np.asarray(maps["W3/channel_mask"])[:, :, None, None, :]
+           * np.asarray(maps["W3/spatial_mask"])[..., None])
+  np.testing.assert_allclose(y, np.asarray(plain) * masks, rtol=1e-5, atol=1e-6)
 
 
 def test_refinement_without_spatial_masks_is_an_error():
