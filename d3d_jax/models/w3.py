@@ -11,7 +11,7 @@ spatio-temporal mask M^s [B, T, H, W] ('where' and 'when') of the channel-attend
 * `SpatioTemporalAttention` (Sec. 3.2): per frame, average and max over channels ->
   one 7x7 2-D convolution (2 -> 1 channel) -> sigmoid (M^{s-frm}, Eq. 5); then two
   3x3x3 convolutions over the T x H x W stack of masks -> sigmoid (M^s, Eq. 6).
-* `AttentionRefinement` (Sec. 3.4, Eq. 7-8): the networks's final features plus a 1x1
+* `AttentionRefinement` (Sec. 3.4, Eq. 7-8): the network's final features plus a 1x1
   convolution (with ReLU, Fig. 2) of the stages' spatial masks, each adaptively
   average-pooled to the final grid and concatenated on channels.
 
