@@ -38,7 +38,7 @@ D3D_VARIANTS = {
     "standardized": ("synthetic_d3d_standardized", "D3D standardised logits"),
 }
 _D3D = flags.DEFINE_list("d3d", ["paper"], f"D3D variants to train, of {sorted(D3D_VARIANTS)}.")
-METHODS = ("d3d", "attention", "probe")
+METHODS = ("d3d", "attention", "probe", "w3")
 _METHODS = flags.DEFINE_list("methods", ["d3d"], f"Methods to run, of {METHODS}.")
 
 
@@ -162,6 +162,28 @@ def _demo_probe(root, data_dir, seeds):
     print(f"(p) EPE mean +- std over seeds {','.join(map(str, seeds))}:")
     print(probe_flow.epe_table(probe_flow.mean_over_seeds(results)))
   return [], []
+def _demo_w3(root, data_dir, seeds):
+  """W3 (Perez-Rua et al., ECCV 2020) rows: the RGB S3D-G baseline, + W3 without MFR
+  (stage 1: W3 in every Inception block + feature refinement, CE), + W3 (stage 2: the
+  same network trained again with MFR, Eq. 9, stage 1 of the same seed as its teacher)."""
+  results = {"rgb": [], "stage1": [], "mfr": []}
+  for seed in seeds:
+    _, rgb = _run(f"(w3) RGB S3D-G, seed {seed}", "synthetic_rgb_baseline",
+                  str(root / f"rgb_baseline_seed{seed}"), data_dir, seed)
+    stage1_dir = str(root / f"w3_stage1_seed{seed}")
+    _, stage1 = _run(f"(w3) + W3 w/o MFR (stage 1), seed {seed}", "synthetic_w3",
+                     stage1_dir, data_dir, seed)
+    _, mfr = _run(f"(w3) + W3 (stage 2, MFR), seed {seed}", "synthetic_w3_mfr",
+                  str(root / f"w3_mfr_seed{seed}"), data_dir, seed,
+                  **{"teacher.checkpoint": stage1_dir})
+    for key, metrics in (("rgb", rgb), ("stage1", stage1), ("mfr", mfr)):
+      results[key].append(metrics["top1@1x1"])
+  rows = [("RGB S3D-G", False, results["rgb"]),
+          ("+ W3 w/o MFR (stage 1)", False, results["stage1"]),
+          ("+ W3 (stage 2, MFR)", False, results["mfr"])]
+  gains = [("+ W3 w/o MFR - RGB S3D-G", _gains(results["stage1"], results["rgb"])),
+           ("+ W3 (MFR) - W3 w/o MFR", _gains(results["mfr"], results["stage1"]))]
+  return rows, gains
 
 
 def main(argv):
@@ -224,8 +246,11 @@ def main(argv):
     rows.append(("RGB Prob-Atten", False, baseline))
     rows.append(("Prob-Distill (RGB)", False, distilled))
     gains.append(("Prob-Distill - RGB Prob-Atten", _gains(distilled, baseline)))
-  if "probe" in _METHODS.value:
-    rows, gains = [a + b for a, b in zip((rows, gains), _demo_probe(root, data_dir, seeds))]
+  for method, demo_method in (("probe", _demo_probe), ("w3", _demo_w3)):
+    if method in _METHODS.value:
+      method_rows, method_gains = demo_method(root, data_dir, seeds)
+      rows += method_rows
+      gains += method_gains
   print("\n(e) top-1 on the synthetic test split (1 clip x 1 crop per video)"
         + (f", mean +- std over seeds {','.join(_SEEDS.value)}" if len(seeds) > 1 else ""))
   print(f"| {'model':<32} | flow at test | top-1 (%)     | {'per seed':<18} |")

@@ -1,10 +1,14 @@
 """`attention_maps`: statistics and pictures of an attention network's maps.
 
 For each map endpoint (``Attention/map``, or Prob-Distill's ``Attention/motion`` and
-``Attention/appearance``; all of the student's by default) over the eval split:
+``Attention/appearance``, and the spatio-temporal masks M^s of W3 / CBAM block modules,
+``<block>/W3/spatial_mask``, W3 Fig. 3; all of the student's by default) over the eval
+split:
 
 * ``attention/<map>/entropy``: the mean over views and time slices of the slice's
   entropy divided by log(H W): 1 is the uniform map, 0 a single position;
+* for a W3 / CBAM mask (sigmoid values, not a distribution),
+  ``attention/<block>/<module>/spatial_mask/mean``: its mean value over views and cells;
 * with ``teacher_map`` set, ``attention/<map>/kl_to_teacher``: the mean over views of
   sum_t KL[A(t) || A~(t)] (Liu Eq. 6, the distillation term, on held-out clips).
 
@@ -30,10 +34,25 @@ from d3d_jax.sharding import sum_across_hosts  # pylint: disable=wrong-import-po
 from data_pipelines import paths  # pylint: disable=wrong-import-position
 
 
+MASK_SUFFIX = "/spatial_mask"
+
+
 def map_endpoints(endpoint_names) -> tuple[str, ...]:
-  """The attention-map endpoints among `endpoint_names` (``Attention/<x>``, not logs)."""
+  """The attention-map endpoints among `endpoint_names`: ``Attention/<x>`` (not logs)
+  and block modules' spatial masks ``<block>/<module>/spatial_mask``."""
   return tuple(sorted(n for n in endpoint_names
-                      if n.startswith("Attention/") and not n.endswith("_log")))
+                      if (n.startswith("Attention/") and not n.endswith("_log"))
+                      or n.endswith(MASK_SUFFIX)))
+
+
+def _is_mask(name: str) -> bool:
+  return name.endswith(MASK_SUFFIX)
+
+
+def _metric_name(name: str) -> str:
+  if _is_mask(name):
+    return f"attention/{name}/mean"
+  return f"attention/{name[len('Attention/'):]}/entropy"
 
 
 def _frames_for_display(clip):
@@ -106,7 +125,9 @@ class AttentionMaps:
     self.maps = tuple(config.maps) or map_endpoints(context.student_endpoints)
     if not self.maps:
       raise ValueError("config.evals: attention_maps needs a network with an attention "
-                       "head (model.options.head); the student has no Attention/ maps")
+                       "head (model.options.head) or a block module with spatial masks "
+                       "(model.options.block_module 'w3' / 'cbam'); the student has no "
+                       "Attention/ maps")
     unknown = set(self.maps) - set(context.student_endpoints)
     if unknown:
       raise ValueError(f"config.evals.attention_maps.maps: {sorted(unknown)} are not "
@@ -114,14 +135,14 @@ class AttentionMaps:
     self.compared = config.compared_map or (
         "Attention/motion" if "Attention/motion" in self.maps else self.maps[0])
     self.needs_teacher = bool(config.teacher_map)
-    self.entropy_sums = dict.fromkeys(self.maps, 0.0)
+    self.map_sums = dict.fromkeys(self.maps, 0.0)
     self.kl_sum = 0.0
     self.count = 0
     self.drawn = []
     self.written = []  # PNG paths
 
   def endpoints(self) -> tuple[str, ...]:
-    return self.maps + tuple(f"{m}_log" for m in self.maps)
+    return self.maps + tuple(f"{m}_log" for m in self.maps if not _is_mask(m))
 
   def teacher_endpoints(self) -> tuple[str, ...]:
     t = self.config.teacher_map
@@ -132,10 +153,13 @@ class AttentionMaps:
     student = outputs["student"]
     for name in self.maps:
       p = np.asarray(student[name], np.float64)[keep]
+      if _is_mask(name):
+        self.map_sums[name] += float(p.reshape(len(p), -1).mean(axis=1).sum())
+        continue
       log_p = np.asarray(student[f"{name}_log"], np.float64)[keep]
       hw = p.shape[2] * p.shape[3]
       entropy = -np.sum(p * log_p, axis=(2, 3)) / np.log(hw)
-      self.entropy_sums[name] += float(entropy.mean(axis=1).sum())
+      self.map_sums[name] += float(entropy.mean(axis=1).sum())
     if self.config.teacher_map:
       log_p = np.asarray(student[f"{self.compared}_log"], np.float64)[keep]
       log_q = np.asarray(outputs["teacher"][f"{self.config.teacher_map}_log"],
@@ -154,9 +178,9 @@ class AttentionMaps:
 
   def result(self) -> dict:
     totals = sum_across_hosts(
-        np.array([*self.entropy_sums.values(), self.kl_sum, self.count], np.float64))
+        np.array([*self.map_sums.values(), self.kl_sum, self.count], np.float64))
     count = max(totals[-1], 1)
-    metrics = {f"attention/{name[len('Attention/'):]}/entropy": float(total / count)
+    metrics = {_metric_name(name): float(total / count)
                for name, total in zip(self.maps, totals)}
     if self.config.teacher_map:
       metrics[f"attention/{self.compared[len('Attention/'):]}/kl_to_teacher"] = float(

@@ -6,15 +6,16 @@ block_module_options={...})`` puts the named module into each listed block
 change to the network's code: a method that needs modules inside the blocks (W3's
 attention, a temporal shift) registers a class here. A block module
 
-* is a Flax module built as ``cls(**block_module_options, name=cls.scope)``, so its
-  parameters live inside the block, e.g. ``Mixed_4b/<scope>/...``;
+* is a Flax module built as ``cls(**block_module_options, name=cls.scope_name)``, so its
+  parameters live inside the block, e.g. ``Mixed_4b/<scope_name>/...`` (not ``scope``:
+  Flax owns that attribute of every module and sets it to None);
 * declares `position`: ``'input'`` runs on the block's input (before the branches),
   ``'output'`` on its output (after the concatenation and gating);
 * is called as ``module(x, train)`` and returns ``(x, maps)``: the new tensor, same
   shape, and a dict of named tensors the network records as endpoints
-  ``<block>/<scope>/<key>`` (attention maps, say), so losses and evaluators read them;
+  ``<block>/<scope_name>/<key>`` (attention maps, say), so losses and evaluators read them;
 * declares `new_parameters`: whether it adds parameters that published backbone
-  checkpoints do not have (the model then lists ``<block>/<scope>/`` among its new
+  checkpoints do not have (the model then lists ``<block>/<scope_name>/`` among its new
   modules, which `model.init_from` leaves at their initial values).
 """
 
@@ -22,6 +23,8 @@ from typing import ClassVar
 
 import flax.linen as nn
 import jax.numpy as jnp
+
+from d3d_jax.models import w3
 
 
 class TemporalShift(nn.Module):
@@ -34,7 +37,7 @@ class TemporalShift(nn.Module):
   block's input it is TSM's "in-place" shift.
   """
 
-  scope: ClassVar[str] = "TemporalShift"
+  scope_name: ClassVar[str] = "TemporalShift"
   position: ClassVar[str] = "input"
   new_parameters: ClassVar[bool] = False
 
@@ -53,9 +56,18 @@ class TemporalShift(nn.Module):
     return jnp.concatenate([back, forward, rest], axis=-1), {}
 
 
+# W3 (Perez-Rua et al. ECCV 2020) and its CBAM baseline live in `d3d_jax.models.w3`.
 BLOCK_MODULES: dict[str, type] = {
     "temporal_shift": TemporalShift,
+    "w3": w3.W3Attention,
+    "cbam": w3.CBAM,
 }
+
+
+def option_pairs(options) -> tuple:
+  """A mapping or ``(key, value)`` pairs as sorted pairs (hashable module attributes)."""
+  items = options.items() if hasattr(options, "items") else options
+  return tuple(sorted((str(k), v) for k, v in items))
 
 
 def get_block_module(name: str) -> type:

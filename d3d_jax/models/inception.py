@@ -88,7 +88,7 @@ class InceptionBlock(nn.Module):
 
   With `block_module` (a name of `block_modules.BLOCK_MODULES`, options as
   ``(key, value)`` pairs) that module runs on the block's input or output, with its
-  parameters under ``<scope>/``. Returns ``(output, maps)``: the module's named
+  parameters under ``<scope_name>/``. Returns ``(output, maps)``: the module's named
   tensors (empty without one).
   """
 
@@ -105,16 +105,16 @@ class InceptionBlock(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     maps = {}
-    module = None
+    module = cls = None
     if self.block_module is not None:
       cls = get_block_module(self.block_module)
-      module = cls(**dict(self.block_module_options), name=cls.scope)
+      module = cls(**dict(self.block_module_options), name=cls.scope_name)
     if module is not None and module.position == "input":
       x, maps = module(x, train)
     x = self._branches(x, train)
     if module is not None and module.position == "output":
       x, maps = module(x, train)
-    return x, {f"{module.scope}/{k}": v for k, v in maps.items()} if module else {}
+    return x, {f"{cls.scope_name}/{k}": v for k, v in maps.items()} if module else {}
 
   def _branches(self, x, train: bool):
     c, t = self.channels, self.temporal_kernel_size

@@ -8,6 +8,8 @@
 | `i2d`              | I3D with every conv 2-D (pools keep their temporal extent, as slim) |  6,002,624 |
 | `top_heavy_i3d`    | 2-D below `switch_block`, 3-D from it on (conv1 1x7x7)             | Mixed_4b: 11,684,288 |
 | `bottom_heavy_i3d` | 3-D below `switch_block` (conv1 7x7x7), 2-D from it on             | Mixed_4b:  7,008,320 |
+| `resnet50`         | torchvision ResNet-50 on every frame, logits averaged (`resnet.py`) | 1000 cls: 25,557,032 |
+| `tsm_resnet50`     | the same with TSM's residual temporal shift, dropout 0.5 (W3's backbone) | 1000 cls: 25,557,032 |
 
 Any `S3DG` attribute can be overridden by keyword (e.g. ``first_temporal_kernel_size=7``,
 ``depth_multiplier=0.125``), and any `ConvOptions` field too (``padding``, ``lowering``,
@@ -23,6 +25,7 @@ from typing import Any, Callable, Optional
 
 import jax.numpy as jnp
 
+from d3d_jax.models import resnet
 from d3d_jax.models.s3dg import S3DG
 from d3d_jax.models.units import ConvOptions
 
@@ -77,33 +80,39 @@ MODELS: dict[str, Callable[..., dict[str, Any]]] = {
     "i2d": _i2d,
     "top_heavy_i3d": _top_heavy_i3d,
     "bottom_heavy_i3d": _bottom_heavy_i3d,
+    **resnet.PRESETS,
 }
 
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(ConvOptions)}
 _MODEL_FIELDS = {f.name for f in dataclasses.fields(S3DG)} - {"parent", "name", "options"}
+_RESNET_FIELDS = {f.name for f in dataclasses.fields(resnet.ResNet)} - {
+    "parent", "name", "options"}
 
 
 def build_model(name: str, num_classes: int, *, switch_block: Optional[str] = None,
-                **overrides) -> S3DG:
-  """Builds a preset of `MODELS` with `overrides` of S3DG / ConvOptions attributes."""
+                **overrides):
+  """Builds a preset of `MODELS` with `overrides` of S3DG (or, for the ResNet presets,
+  `resnet.ResNet`) / ConvOptions attributes."""
   if name not in MODELS:
     raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}")
   if switch_block is not None and name not in ("top_heavy_i3d", "bottom_heavy_i3d"):
     raise ValueError(f"switch_block applies only to the heavy I3D variants, not {name!r}")
   settings = MODELS[name](switch_block) if switch_block else MODELS[name]()
   settings.update(overrides)
-  unknown = set(settings) - _OPTION_FIELDS - _MODEL_FIELDS
+  family, fields = (resnet.ResNet, _RESNET_FIELDS) if name in resnet.PRESETS else (
+      S3DG, _MODEL_FIELDS)
+  unknown = set(settings) - _OPTION_FIELDS - fields
   if unknown:
     raise ValueError(
         f"unknown option(s) {sorted(unknown)} for model {name!r}; known: "
-        f"{sorted(_MODEL_FIELDS | _OPTION_FIELDS | {'switch_block'})}")
+        f"{sorted(fields | _OPTION_FIELDS | {'switch_block'})}")
   option_values = {k: settings.pop(k) for k in list(settings) if k in _OPTION_FIELDS}
   for key in ("dtype", "param_dtype"):
     if isinstance(option_values.get(key), str):
       if option_values[key] not in _DTYPES:
         raise ValueError(f"{key} must be one of {sorted(_DTYPES)}, got {option_values[key]!r}")
       option_values[key] = _DTYPES[option_values[key]]
-  return S3DG(num_classes=num_classes, options=ConvOptions(**option_values), **settings)
+  return family(num_classes=num_classes, options=ConvOptions(**option_values), **settings)
 
 
 def build_call(model_config, num_classes: int) -> dict[str, Any]:
@@ -114,7 +123,9 @@ def build_call(model_config, num_classes: int) -> dict[str, Any]:
   """
   if model_config.modality not in INPUT_CHANNELS:
     raise ValueError(f"model.modality must be 'rgb' or 'flow', got {model_config.modality!r}")
-  options = dict(model_config.options)
+  options = model_config.options
+  # Nested sections (block_module_options) as plain dicts: the record is JSON.
+  options = options.to_dict() if hasattr(options, "to_dict") else dict(options)
   options["input_channels"] = INPUT_CHANNELS[model_config.modality]
   return {"model": model_config.name, "modality": model_config.modality,
           "num_classes": int(num_classes), "model_options": options}

@@ -33,8 +33,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from d3d_jax.models import attention, logical_axes
-from d3d_jax.models.block_modules import get_block_module
+from d3d_jax.models import attention, logical_axes, w3
+from d3d_jax.models.block_modules import get_block_module, option_pairs
 from d3d_jax.models.conv3d import Conv3D
 from d3d_jax.models.inception import INCEPTION_V1_CHANNELS, InceptionBlock
 from d3d_jax.models.pooling import clipped_avg_pool_3d, max_pool_3d
@@ -102,6 +102,11 @@ class S3DG(nn.Module):
     block_module: a name of `d3d_jax.models.block_modules.BLOCK_MODULES` to run inside
       the Inception blocks `block_module_blocks` (empty: every one), built with
       `block_module_options` (a mapping or ``(key, value)`` pairs).
+    attention_refinement: W3's attention-guided feature refinement (Eq. 7-8,
+      `w3.AttentionRefinement`): the ``spatial_mask`` maps of the block module in
+      `refinement_blocks` (empty: the last block of each stage that has one, e.g.
+      Mixed_3c, 4f, 5c) refine the final features; the result is the endpoint
+      ``AttentionRefinement`` (y of Eq. 8), which the head pools.
     options: padding ('SAME' | 'symmetric'), conv lowering, BN and dtype conventions.
   """
 
@@ -127,6 +132,8 @@ class S3DG(nn.Module):
   block_module: Optional[str] = None
   block_module_blocks: tuple = ()
   block_module_options: tuple = ()
+  attention_refinement: bool = False
+  refinement_blocks: tuple = ()
   options: ConvOptions = ConvOptions()
 
   def depth(self, channels: int) -> int:
@@ -152,9 +159,27 @@ class S3DG(nn.Module):
     """
     modules = list(attention.NEW_MODULES[self.head])
     if self.block_module is not None and get_block_module(self.block_module).new_parameters:
-      scope = get_block_module(self.block_module).scope
+      scope = get_block_module(self.block_module).scope_name
       modules += [f"^{block}/{scope}/" for block in self._block_module_blocks()]
+    if self.attention_refinement:
+      modules.append("^AttentionRefinement/")
     return tuple(modules)
+
+  def _refinement_masks(self, endpoints) -> list:
+    """The spatial masks that W3's feature refinement pools (Eq. 7), in network order."""
+    if self.block_module is None:
+      raise ValueError("attention_refinement needs a block module with spatial masks "
+                       "(block_module='w3' or 'cbam')")
+    scope = get_block_module(self.block_module).scope_name
+    built = [b for b in CONV_BLOCKS if b in self._block_module_blocks() and b in endpoints]
+    blocks = tuple(self.refinement_blocks) or w3.last_block_per_stage(built)
+    keys = [f"{block}/{scope}/spatial_mask" for block in blocks]
+    missing = [k for k in keys if k not in endpoints]
+    if missing or not keys:
+      raise ValueError(f"attention_refinement: no spatial masks {missing or keys} among the "
+                       f"endpoints (refinement_blocks={self.refinement_blocks!r}, block_module="
+                       f"{self.block_module!r} with spatial attention)")
+    return [endpoints[k] for k in keys]
 
   @nn.compact
   def __call__(self, x, train: bool = False) -> tuple[jax.Array, dict[str, Any]]:
@@ -207,7 +232,7 @@ class S3DG(nn.Module):
       channels = INCEPTION_V1_CHANNELS[name].scaled(self.depth)
       if name in module_blocks:
         common.update(block_module=self.block_module,
-                      block_module_options=_pairs(self.block_module_options))
+                      block_module_options=option_pairs(self.block_module_options))
       x, maps = InceptionBlock(channels, t, **common)(x, train)
       for key, value in maps.items():
         record(f"{name}/{key}", value)
@@ -223,6 +248,9 @@ class S3DG(nn.Module):
       if self.final_endpoint in endpoints:
         break
       x = layer(name, x)
+    if self.attention_refinement:
+      x = record("AttentionRefinement", w3.AttentionRefinement(o, name="AttentionRefinement")(
+          x, self._refinement_masks(endpoints)))
 
     if self.head == "logits":
       logits_per_time = LogitsHead(self.num_classes, self.dropout_rate, o, name="Logits")(
@@ -242,12 +270,6 @@ class S3DG(nn.Module):
     endpoints["Logits"] = logits
     endpoints["Predictions"] = jax.nn.softmax(logits, axis=-1)
     return logits, endpoints
-
-
-def _pairs(options) -> tuple:
-  """A mapping or ``(key, value)`` pairs as sorted pairs (hashable module attributes)."""
-  items = options.items() if hasattr(options, "items") else options
-  return tuple(sorted((str(k), v) for k, v in items))
 
 
 class LogitsHead(nn.Module):

@@ -12,6 +12,7 @@ from d3d_jax.objectives.classification import CrossEntropy, cross_entropy
 from d3d_jax.objectives.d3d import (D3DLogits, FeatureDistillation,
                                     feature_distillation_loss, logit_distillation_loss)
 from d3d_jax.objectives.flow_prediction import FlowLoss, FlowProbe
+from d3d_jax.objectives.w3 import MatureFeatureRegularization
 
 OBJECTIVES = {
     "ce": CrossEntropy,
@@ -21,6 +22,7 @@ OBJECTIVES = {
     "attention_distill": AttentionDistillation,
     "flow_probe": FlowProbe,
     "flow_loss": FlowLoss,
+    "w3_mfr": MatureFeatureRegularization,
 }
 
 

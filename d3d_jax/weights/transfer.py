@@ -23,7 +23,8 @@ from flax import traverse_util
 from flax.core import frozen_dict
 
 from d3d_jax.weights import (d3d_jax_format, deepmind_i3d, pytorch_i3d,
-                             slim_inception_v1, slim_s3dg, torchvision_s3d)
+                             slim_inception_v1, slim_s3dg, torchvision_resnet,
+                             torchvision_s3d)
 from d3d_jax.weights.import_plan import (LOGITS_BIAS, STEM_KERNEL, STEM_TEMPORAL_KERNEL,
                                          CheckpointFormat, flatten, is_boxed, plan_import,
                                          unboxed, variable_shapes)
@@ -36,6 +37,7 @@ FORMATS: dict[str, CheckpointFormat] = {
         slim_s3dg.FORMAT,
         slim_inception_v1.FORMAT,
         torchvision_s3d.FORMAT,
+        torchvision_resnet.FORMAT,
         pytorch_i3d.FORMAT,
         d3d_jax_format.FORMAT,
     )
