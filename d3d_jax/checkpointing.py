@@ -8,8 +8,9 @@
 * SIGTERM / SIGINT (preemption) set a flag; the train loop saves synchronously and
   exits cleanly at the next step boundary.
 * `export_model` writes ``WORKDIR/export``: the student network's params and BN
-  statistics alone (no optimiser state, no teacher, no extra training modules), in the
-  `d3d_jax` format that `model.init_from` and `teacher.checkpoint` read.
+  statistics alone (no optimiser state, no teacher, and no extra training modules
+  unless the objective exports them), in the `d3d_jax` format that `model.init_from`
+  and `teacher.checkpoint` read.
 """
 
 import signal
@@ -68,12 +69,16 @@ class Checkpointer:
     self.manager.close()
 
 
-def export_model(workdir: str, state: TrainState, metadata: dict[str, Any]) -> str:
-  """Writes the student network's variables to ``workdir/export`` (replacing it)."""
+def export_model(workdir: str, state: TrainState, metadata: dict[str, Any],
+                 extra_modules: tuple[str, ...] = ()) -> str:
+  """Writes the student network's variables to ``workdir/export`` (replacing it), with
+  the training-only modules `extra_modules` (`Objective.exported_extra_modules`)."""
   params = jax.device_get(state.params["student"])
   batch_stats = jax.device_get(state.batch_stats["student"])
+  extras = {name: jax.device_get(state.params["extra"][name]) for name in extra_modules}
   path = str(paths.resolve(workdir) / EXPORT_DIR)
-  save_model_variables(path, params, batch_stats, metadata=metadata, overwrite=True)
+  save_model_variables(path, params, batch_stats, metadata=metadata, overwrite=True,
+                       extra_modules=extras)
   logging.info("Exported the model's variables to %s", path)
   return path
 

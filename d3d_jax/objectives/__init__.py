@@ -11,6 +11,7 @@ from d3d_jax.objectives.base import (LossTerm, ModelOutputs, Objective, Phase, p
 from d3d_jax.objectives.classification import CrossEntropy, cross_entropy
 from d3d_jax.objectives.d3d import (D3DLogits, FeatureDistillation,
                                     feature_distillation_loss, logit_distillation_loss)
+from d3d_jax.objectives.generative_kd import GenerativeDistillation, GenerativeRepresentation
 
 OBJECTIVES = {
     "ce": CrossEntropy,
@@ -18,6 +19,8 @@ OBJECTIVES = {
     "feature": FeatureDistillation,
     "attention_prior": AttentionPrior,
     "attention_distill": AttentionDistillation,
+    "gkd_representation": GenerativeRepresentation,
+    "gkd": GenerativeDistillation,
 }
 
 
