@@ -105,6 +105,7 @@ class FeatureCVAE(nn.Module):
     attention = attention.astype(jnp.float32)
     noise_key = jax.random.fold_in(self.make_rng("dropout"), 1)  # not reconstruct's eps
     z = attention + jax.random.normal(noise_key, attention.shape)
+    self.sow("intermediates", "z", z)
     return self.decoder(z, attention, tuple(spatial))
 
 
