@@ -11,6 +11,10 @@ from d3d_jax.objectives.base import (LossTerm, ModelOutputs, Objective, Phase, p
 from d3d_jax.objectives.classification import CrossEntropy, cross_entropy
 from d3d_jax.objectives.d3d import (D3DLogits, FeatureDistillation,
                                     feature_distillation_loss, logit_distillation_loss)
+from d3d_jax.objectives.attention_transfer import AttentionTransfer, attention_transfer_loss
+from d3d_jax.objectives.decoupled_kd import DecoupledKD, decoupled_kl
+from d3d_jax.objectives.fitnets import FitNets
+from d3d_jax.objectives.hinton_kd import HintonKD, soft_label_kl
 from d3d_jax.objectives.generative_kd import GenerativeDistillation, GenerativeRepresentation
 
 OBJECTIVES = {
@@ -21,6 +25,10 @@ OBJECTIVES = {
     "attention_distill": AttentionDistillation,
     "gkd_representation": GenerativeRepresentation,
     "gkd": GenerativeDistillation,
+    "hinton_kd": HintonKD,
+    "fitnets": FitNets,
+    "attention_transfer": AttentionTransfer,
+    "dkd": DecoupledKD,
 }
 
 
