@@ -2,11 +2,16 @@
 
 import math
 
+from flax import traverse_util
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from configs.wang2024_ucf101 import get_config
+from d3d_jax import optimizers
+from d3d_jax.models import build_from_config
 from d3d_jax.objectives import ModelOutputs, build_objective, objective_config
 from d3d_jax.objectives.feature_cvae import FeatureCVAE, prior_kl, reconstruction_error
 from d3d_jax.objectives.generative_kd import (attention_distance, recon_warmup,
@@ -135,3 +140,25 @@ def test_gkd_loss_weights_are_the_papers_alpha_beta_gamma():
   np.testing.assert_allclose(terms["ce"].value, math.log(3.0), rtol=1e-6)
   np.testing.assert_allclose(terms["kd_att"].value, jnp.mean((1 - 2 * attention) ** 2),
                              rtol=1e-6)
+
+
+def test_the_wang2024_gkd_config_puts_its_full_size_cvae_in_its_own_adam_group():
+  config = get_config("top_i3d_gkd")
+  model = build_from_config(config.model, 101, "float32")
+  clip = jnp.zeros((1, 64, 224, 224, 3))
+  variables = jax.eval_shape(lambda: nn.unbox(model.init(jax.random.PRNGKey(0), clip)))
+  logits, endpoints = jax.eval_shape(model.apply, variables, clip)
+  cvae = build_objective(config.objective).extra_modules()["cvae"]
+  cvae_params = jax.eval_shape(lambda o: cvae.init(jax.random.PRNGKey(0), o),
+                               ModelOutputs(logits, endpoints))["params"]
+  labels = optimizers.parameter_labels(
+      {"student": variables["params"], "extra": {"cvae": cvae_params}},
+      config.optimizer.groups)
+  flat = traverse_util.flatten_dict(labels)
+  assert {v for k, v in flat.items() if k[0] == "extra"} == {"cvae"}
+  assert {v for k, v in flat.items() if k[0] == "student"} == {"default"}
+  cvae_group = config.optimizer.groups.cvae
+  assert (cvae_group.optimizer.name, cvae_group.optimizer.b1, cvae_group.optimizer.b2,
+          cvae_group.schedule.base_lr) == ("adam", 0.8, 0.999, 1e-4)
+  assert (config.optimizer.name, config.schedule.name, config.schedule.base_lr,
+          config.optimizer.weight_decay) == ("sgd", "constant", 1e-3, 5e-4)
