@@ -38,7 +38,7 @@ D3D_VARIANTS = {
     "standardized": ("synthetic_d3d_standardized", "D3D standardised logits"),
 }
 _D3D = flags.DEFINE_list("d3d", ["paper"], f"D3D variants to train, of {sorted(D3D_VARIANTS)}.")
-METHODS = ("d3d", "attention")
+METHODS = ("d3d", "attention", "gkd")
 _METHODS = flags.DEFINE_list("methods", ["d3d"], f"Methods to run, of {METHODS}.")
 
 
@@ -123,6 +123,34 @@ def _gains(rows, baseline):
   return (np.asarray(rows) - np.asarray(baseline)) * 100
 
 
+def _demo_gkd(root, data_dir, seeds):
+  """Generative feature KD (Wang et al., AAAI 2024), RGB -> RGB compression: an I3D
+  teacher, the Top-I3D student alone, + Hinton KD, + AT, + GKD (configs/synthetic_gkd*.py).
+  Returns (rows, gains) as main() prints them."""
+  teacher_dir, teacher_att_dir = str(root / "gkd_teacher"), str(root / "gkd_teacher_att")
+  _, teacher = _run("(i) I3D teacher (RGB)", "synthetic_gkd_teacher", teacher_dir, data_dir, 0)
+  _, teacher_att = _run("(j) I3D + attention module + CVAE (GKD stage 0)",
+                        "synthetic_gkd_teacher_att", teacher_att_dir, data_dir, 0)
+  students = (("Top-I3D student", "synthetic_gkd_student", None),
+              ("+ Hinton KD", "synthetic_gkd_kd", teacher_dir),
+              ("+ AT", "synthetic_gkd_at", teacher_dir),
+              ("+ GKD", "synthetic_gkd", teacher_att_dir))
+  results = {name: [] for name, _, _ in students}
+  for seed in seeds:
+    for name, config_name, teacher_checkpoint in students:
+      overrides = {"teacher.checkpoint": teacher_checkpoint} if teacher_checkpoint else {}
+      _, metrics = _run(f"(k) {name}, seed {seed}", config_name,
+                        str(root / f"{config_name}_seed{seed}"), data_dir, seed, **overrides)
+      results[name].append(metrics["top1@1x1"])
+  rows = [("I3D teacher (RGB)", False, [teacher["top1@1x1"]]),
+          ("I3D + Att teacher (GKD stage 0)", False, [teacher_att["top1@1x1"]])]
+  rows += [(name, False, results[name]) for name, _, _ in students]
+  baseline = results["Top-I3D student"]
+  gains = [(f"Top-I3D {name} - student", _gains(results[name], baseline))
+           for name, _, _ in students[1:]]
+  return rows, gains
+
+
 def main(argv):
   del argv
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
@@ -183,6 +211,9 @@ def main(argv):
     rows.append(("RGB Prob-Atten", False, baseline))
     rows.append(("Prob-Distill (RGB)", False, distilled))
     gains.append(("Prob-Distill - RGB Prob-Atten", _gains(distilled, baseline)))
+  if "gkd" in _METHODS.value:
+    gkd_rows, gkd_gains = _demo_gkd(root, data_dir, seeds)
+    rows, gains = rows + gkd_rows, gains + gkd_gains
   print("\n(e) top-1 on the synthetic test split (1 clip x 1 crop per video)"
         + (f", mean +- std over seeds {','.join(_SEEDS.value)}" if len(seeds) > 1 else ""))
   print(f"| {'model':<32} | flow at test | top-1 (%)     | {'per seed':<18} |")
