@@ -5,8 +5,8 @@ Written by the trainer at the end of a run (``WORKDIR/export``) and by
 'd3d_jax') and evaluation. The directory is exactly
 ``orbax.checkpoint.StandardCheckpointer().save(path, {'params': ..., 'batch_stats': ...})``
 with plain (unboxed) nested dicts of host arrays (and, for a run whose objective
-exports training-only modules, ``'extra': {name: params}``: GKD's teacher CVAE), plus orbax custom metadata describing
-the network (``model``, ``modality``, ``num_classes``, ``model_options``, ``source``),
+exports training-only modules, ``'extra': {name: params}``: GKD's teacher CVAE), plus
+orbax custom metadata describing the network (``model``, ``modality``, ``num_classes``, ``model_options``, ``source``),
 so an export says which `build_model` call rebuilds it. Orbax writes to a temporary
 directory and renames it when complete: a crash never leaves half an export.
 """
