@@ -130,7 +130,8 @@ def _demo_gkd(root, data_dir, seeds):
   teacher_dir, teacher_att_dir = str(root / "gkd_teacher"), str(root / "gkd_teacher_att")
   _, teacher = _run("(i) I3D teacher (RGB)", "synthetic_gkd_teacher", teacher_dir, data_dir, 0)
   _, teacher_att = _run("(j) I3D + attention module + CVAE (GKD stage 0)",
-                        "synthetic_gkd_teacher_att", teacher_att_dir, data_dir, 0)
+                        "synthetic_gkd_teacher_att", teacher_att_dir, data_dir, 0,
+                        **{"model.init_from.path": f"{teacher_dir}/export"})
   students = (("Top-I3D student", "synthetic_gkd_student", None),
               ("+ Hinton KD", "synthetic_gkd_kd", teacher_dir),
               ("+ AT", "synthetic_gkd_at", teacher_dir),
