@@ -16,10 +16,10 @@
   final evaluation, which writes nothing until its pass ends, SIGTERM stops it at
   once (`raise_on_termination`).
 * `export_model` writes ``WORKDIR/export``: the student network's params and BN
-  statistics alone (no optimiser state, no teacher, no extra training modules), in the
-  `d3d_jax` format that `model.init_from` and `teacher.checkpoint` read, with the
-  step it was exported at; `fresh_export_dir` refuses an export older than the
-  workdir's newest checkpoint.
+  statistics alone (no optimiser state, no teacher, and no extra training modules
+  unless the objective exports them), in the `d3d_jax` format that `model.init_from`
+  and `teacher.checkpoint` read, with the step it was exported at; `fresh_export_dir`
+  refuses an export older than the workdir's newest checkpoint.
 """
 
 import contextlib
@@ -235,14 +235,18 @@ def check_run_config(workdir: str, config) -> None:
 # The export.
 
 
-def export_model(workdir: str, state: TrainState, metadata: dict[str, Any]) -> str:
+def export_model(workdir: str, state: TrainState, metadata: dict[str, Any],
+                 extra_modules: tuple[str, ...] = ()) -> str:
   """Writes the student network's variables and `metadata` (the `build_model` call),
-  with the step, to ``workdir/export`` (replacing it)."""
+  with the step, to ``workdir/export`` (replacing it), with the training-only modules
+  `extra_modules` (`Objective.exported_extra_modules`)."""
   params = jax.device_get(state.params["student"])
   batch_stats = jax.device_get(state.batch_stats["student"])
+  extras = {name: jax.device_get(state.params["extra"][name]) for name in extra_modules}
   path = str(paths.resolve(workdir) / EXPORT_DIR)
   metadata = dict(metadata, step=int(jax.device_get(state.step)))
-  save_model_variables(path, params, batch_stats, metadata=metadata, overwrite=True)
+  save_model_variables(path, params, batch_stats, metadata=metadata, overwrite=True,
+                       extra_modules=extras)
   logging.info("Exported the model's variables at step %d to %s", metadata["step"], path)
   return path
 

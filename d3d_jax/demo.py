@@ -1,7 +1,7 @@
 r"""The embedded demo: flow teacher -> RGB student distillation on synthetic motion videos.
 
   python -m d3d_jax.demo [--workdir=/tmp/d3d_jax/demo] [--seeds=0,1,2]
-                         [--methods=d3d,attention]
+                         [--methods=d3d,attention,gkd,probe,w3]
 
 (a) makes the synthetic motion dataset if it is absent (real TFRecords with TV-L1 flow,
 data_pipelines/synthetic.py); (b) trains the flow teacher; (c) the RGB baseline and
@@ -11,7 +11,10 @@ the D3D + RGB ensemble, with accuracy and whether flow is needed at inference. W
 several seeds the RGB rows are trained once per seed and reported as mean +- std, plus
 the per-seed gain of D3D over the baseline. ``--methods=d3d,attention`` adds attention
 distillation (Liu et al., BMVC 2020): a flow Prob-Atten teacher, an RGB Prob-Atten
-baseline and the Prob-Distill student, with Prob-Distill's per-seed gain.
+baseline and the Prob-Distill student, with Prob-Distill's per-seed gain. ``gkd`` adds
+generative KD's RGB -> RGB compression rows (Wang et al., AAAI 2024), ``probe`` the
+optical-flow probes' EPE per layer of the RGB baseline and D3D (D3D Sec. 3), ``w3``
+the W3 attention rows (Perez-Rua et al., ECCV 2020).
 
 Each stage is an ordinary run of `d3d_jax.main` with a config from configs/ (the
 commands are printed), so re-running the demo resumes or reuses finished stages.
@@ -38,7 +41,7 @@ D3D_VARIANTS = {
     "standardized": ("synthetic_d3d_standardized", "D3D standardised logits"),
 }
 _D3D = flags.DEFINE_list("d3d", ["paper"], f"D3D variants to train, of {sorted(D3D_VARIANTS)}.")
-METHODS = ("d3d", "attention", "probe", "w3")
+METHODS = ("d3d", "attention", "gkd", "probe", "w3")
 _METHODS = flags.DEFINE_list("methods", ["d3d"], f"Methods to run, of {METHODS}.")
 
 
@@ -162,6 +165,8 @@ def _demo_probe(root, data_dir, seeds):
     print(f"(p) EPE mean +- std over seeds {','.join(map(str, seeds))}:")
     print(probe_flow.epe_table(probe_flow.mean_over_seeds(results)))
   return [], []
+
+
 def _demo_w3(root, data_dir, seeds):
   """W3 (Perez-Rua et al., ECCV 2020) rows: the RGB S3D-G baseline, + W3 without MFR
   (stage 1: W3 in every Inception block + feature refinement, CE), + W3 (stage 2: the
@@ -183,6 +188,32 @@ def _demo_w3(root, data_dir, seeds):
           ("+ W3 (stage 2, MFR)", False, results["mfr"])]
   gains = [("+ W3 w/o MFR - RGB S3D-G", _gains(results["stage1"], results["rgb"])),
            ("+ W3 (MFR) - W3 w/o MFR", _gains(results["mfr"], results["stage1"]))]
+def _demo_gkd(root, data_dir, seeds):
+  """Generative feature KD (Wang et al., AAAI 2024), RGB -> RGB compression: an I3D
+  teacher, the Top-I3D student alone, + Hinton KD, + AT, + GKD (configs/synthetic_gkd*.py).
+  Returns (rows, gains) as main() prints them."""
+  teacher_dir, teacher_att_dir = str(root / "gkd_teacher"), str(root / "gkd_teacher_att")
+  _, teacher = _run("(i) I3D teacher (RGB)", "synthetic_gkd_teacher", teacher_dir, data_dir, 0)
+  _, teacher_att = _run("(j) I3D + attention module + CVAE (GKD stage 0)",
+                        "synthetic_gkd_teacher_att", teacher_att_dir, data_dir, 0,
+                        **{"model.init_from.path": f"{teacher_dir}/export"})
+  students = (("Top-I3D student", "synthetic_gkd_student", None),
+              ("+ Hinton KD", "synthetic_gkd_kd", teacher_dir),
+              ("+ AT", "synthetic_gkd_at", teacher_dir),
+              ("+ GKD", "synthetic_gkd", teacher_att_dir))
+  results = {name: [] for name, _, _ in students}
+  for seed in seeds:
+    for name, config_name, teacher_checkpoint in students:
+      overrides = {"teacher.checkpoint": teacher_checkpoint} if teacher_checkpoint else {}
+      _, metrics = _run(f"(k) {name}, seed {seed}", config_name,
+                        str(root / f"{config_name}_seed{seed}"), data_dir, seed, **overrides)
+      results[name].append(metrics["top1@1x1"])
+  rows = [("I3D teacher (RGB)", False, [teacher["top1@1x1"]]),
+          ("I3D + Att teacher (GKD stage 0)", False, [teacher_att["top1@1x1"]])]
+  rows += [(name, False, results[name]) for name, _, _ in students]
+  baseline = results["Top-I3D student"]
+  gains = [(f"Top-I3D {name} - student", _gains(results[name], baseline))
+           for name, _, _ in students[1:]]
   return rows, gains
 
 
@@ -246,7 +277,7 @@ def main(argv):
     rows.append(("RGB Prob-Atten", False, baseline))
     rows.append(("Prob-Distill (RGB)", False, distilled))
     gains.append(("Prob-Distill - RGB Prob-Atten", _gains(distilled, baseline)))
-  for method, demo_method in (("probe", _demo_probe), ("w3", _demo_w3)):
+  for method, demo_method in (("gkd", _demo_gkd), ("probe", _demo_probe), ("w3", _demo_w3)):
     if method in _METHODS.value:
       method_rows, method_gains = demo_method(root, data_dir, seeds)
       rows += method_rows

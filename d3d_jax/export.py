@@ -4,8 +4,9 @@ Written by the trainer at the end of a run (``WORKDIR/export``) and by
 ``python -m d3d_jax.convert``; read by `teacher.checkpoint`, `model.init_from` (format
 'd3d_jax') and evaluation. The directory is exactly
 ``orbax.checkpoint.StandardCheckpointer().save(path, {'params': ..., 'batch_stats': ...})``
-with plain (unboxed) nested dicts of host arrays, plus orbax custom metadata describing
-the network (``model``, ``modality``, ``num_classes``, ``model_options``, ``source``),
+with plain (unboxed) nested dicts of host arrays (and, for a run whose objective
+exports training-only modules, ``'extra': {name: params}``: GKD's teacher CVAE), plus
+orbax custom metadata describing the network (``model``, ``modality``, ``num_classes``, ``model_options``, ``source``),
 so an export says which `build_model` call rebuilds it. Orbax writes to a temporary
 directory and renames it when complete: a crash never leaves half an export.
 """
@@ -44,16 +45,20 @@ def _check_directory(path: str) -> str:
 def save_model_variables(path: str, params: Mapping[str, Any],
                          batch_stats: Optional[Mapping[str, Any]] = None,
                          metadata: Optional[Mapping[str, Any]] = None,
-                         overwrite: bool = False) -> str:
+                         overwrite: bool = False,
+                         extra_modules: Optional[Mapping[str, Any]] = None) -> str:
   """Saves plain copies of `params` and `batch_stats`; returns the absolute path or URL.
 
-  `metadata` must be JSON-serialisable.
+  `metadata` must be JSON-serialisable. `extra_modules` (name -> params) are stored
+  beside the network as the collection ``'extra'`` (`load_extra_modules`).
   """
   directory = paths.resolve(path)
   path = str(directory)
   if directory.exists() and not overwrite:
     raise FileExistsError(f"{path} exists; pass overwrite=True (CLI --overwrite) to replace it")
   state = {"params": _host_copy(params), "batch_stats": _host_copy(batch_stats)}
+  if extra_modules:
+    state["extra"] = _host_copy(extra_modules)
   with ocp.StandardCheckpointer() as checkpointer:
     checkpointer.save(path, state, force=overwrite,
                       custom_metadata=dict(metadata) if metadata else None)
@@ -69,6 +74,22 @@ def load_model_variables(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     target = {collection: _numpy_target(tree.get(collection, {})) for collection in tree}
     restored = checkpointer.restore(path, target)
   return _host_copy(restored.get("params", {})), _host_copy(restored.get("batch_stats", {}))
+
+
+def load_extra_modules(path: str, names) -> dict[str, Any]:
+  """The parameters of the training-only modules `names` stored in an export."""
+  path = _check_directory(path)
+  with ocp.StandardCheckpointer() as checkpointer:
+    tree = checkpointer.metadata(path).item_metadata.tree
+    stored = dict(tree.get("extra", {}) or {})
+    missing = sorted(set(names) - set(stored))
+    if missing:
+      raise ValueError(f"{path} holds no training-only module {missing} (it has "
+                       f"{sorted(stored)}): export it from a run whose objective exports "
+                       f"it (e.g. 'gkd_representation' exports its 'cvae')")
+    target = {collection: _numpy_target(tree.get(collection, {})) for collection in tree}
+    restored = checkpointer.restore(path, target)
+  return {name: _host_copy(restored["extra"][name]) for name in names}
 
 
 def _numpy_target(metadata_tree):

@@ -13,7 +13,7 @@ from absl import logging
 from data_pipelines import paths
 
 from d3d_jax.checkpointing import EXPORT_DIR, fresh_export_dir
-from d3d_jax.export import load_metadata, load_model_variables
+from d3d_jax.export import load_extra_modules, load_metadata, load_model_variables
 from d3d_jax.models import COMPUTE_OPTIONS, INPUT_CHANNELS, build_call, build_from_call
 
 
@@ -66,8 +66,10 @@ def stored_build_call(export_dir: str):
   return call
 
 
-def load_teacher(config, num_classes: int):
-  """(teacher module, frozen variables) for `config.teacher`."""
+def load_teacher(config, num_classes: int, extra_modules: tuple[str, ...] = ()):
+  """(teacher module, frozen variables) for `config.teacher`; the variables hold
+  ``'extra': {name: params}`` of the export's training-only modules `extra_modules`
+  (`Objective.teacher_extra_modules`: GKD's teacher CVAE)."""
   export_dir = teacher_export_dir(config.teacher.checkpoint)
   expected = build_call(config.teacher.model, num_classes)
   stored = stored_build_call(export_dir)
@@ -81,4 +83,7 @@ def load_teacher(config, num_classes: int):
   stored = dict(stored, model_options={**stored["model_options"], **compute})
   model = build_from_call(stored, config.compute_dtype)
   params, batch_stats = load_model_variables(export_dir)
-  return model, {"params": params, "batch_stats": batch_stats}
+  variables = {"params": params, "batch_stats": batch_stats}
+  if extra_modules:
+    variables["extra"] = load_extra_modules(export_dir, extra_modules)
+  return model, variables

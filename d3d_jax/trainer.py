@@ -87,7 +87,8 @@ def build_experiment_for_classes(config, workdir: str, num_classes: int,
   student = build_from_config(config.model, num_classes, config.compute_dtype)
   teacher, teacher_variables = None, None
   if objective.needs_teacher:
-    teacher, teacher_variables = load_teacher(config, num_classes)
+    teacher, teacher_variables = load_teacher(config, num_classes,
+                                              objective.teacher_extra_modules)
   phases = check_phases(objective.phases(), config.optimizer.groups)
   groups = config.optimizer.groups
   labels = lambda params: optimizers.parameter_labels(params, groups)
@@ -195,7 +196,7 @@ def make_train_step(exp: Experiment, shardings, phase_index: int = 0):
   labels = optimizers.parameter_labels(shardings.params, config.optimizer.groups)
   frozen = optimizers.frozen_groups(config.optimizer.groups, phase.frozen)
   frozen_mask = optimizers.frozen_mask(labels, frozen)
-  norms = optimizers.frozen_norms(labels, frozen)
+  norms = () if phase.frozen_norms_update else optimizers.frozen_norms(labels, frozen)
   student = exp.student if not norms else exp.student.clone(
       options=dataclasses.replace(exp.student.options, frozen_norms=norms))
   tx = exp.txs[phase.name]
@@ -204,8 +205,9 @@ def make_train_step(exp: Experiment, shardings, phase_index: int = 0):
     rng = jax.random.fold_in(state.rng, state.step)
     teacher_out = None
     if teacher is not None:
-      t_logits, t_endpoints = teacher.apply(teacher_variables, batch[teacher_modality],
-                                            train=False)
+      t_logits, t_endpoints = teacher.apply(
+          {k: v for k, v in teacher_variables.items() if k != "extra"},
+          batch[teacher_modality], train=False)
       teacher_out = jax.lax.stop_gradient(ModelOutputs(t_logits, t_endpoints))
 
     def loss_fn(params):
@@ -216,11 +218,16 @@ def make_train_step(exp: Experiment, shardings, phase_index: int = 0):
           {"params": params["student"], "batch_stats": state.batch_stats["student"]},
           batch[student_modality], train=True, mutable=["batch_stats"],
           rngs={"dropout": rng})
-      def apply_extra(name, *args, **kwargs):
-        return extras[name].apply({"params": params["extra"][name]}, *args,
-                                  rngs={"dropout": jax.random.fold_in(rng, 1)}, **kwargs)
+      def apply_extra(name, *args, teacher=False, **kwargs):
+        # teacher=True: the module with the teacher's frozen parameters (its export's).
+        module_params = (jax.lax.stop_gradient(teacher_variables["extra"][name]) if teacher
+                         else params["extra"][name])
+        return extras[name].apply({"params": module_params}, *args,
+                                  rngs={"dropout": jax.random.fold_in(rng, 2 if teacher else 1)},
+                                  **kwargs)
       terms = objective.loss_terms(ModelOutputs(logits, endpoints), teacher_out, batch,
-                                   apply_extra if extras else None)
+                                   apply_extra if extras else None,
+                                   **({"step": state.step} if objective.needs_step else {}))
       if phase.terms is not None:
         missing = set(phase.terms) - set(terms)
         if missing:
@@ -346,7 +353,8 @@ def _train_holding_lease(config, workdir: str, lease) -> TrainState:
   if step >= config.total_steps:
     if lease is not None:
       lease.check()
-    checkpointing.export_model(workdir, state, build_call(config.model, exp.num_classes))
+    checkpointing.export_model(workdir, state, build_call(config.model, exp.num_classes),
+                               exp.objective.exported_extra_modules)
   else:
     logging.warning("The run is INCOMPLETE: a termination signal stopped it at step %d of "
                     "%d, checkpointed; nothing evaluated or exported. Re-run the same "

@@ -33,7 +33,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from d3d_jax.models import attention, logical_axes, w3
+from d3d_jax.models import attention, feature_attention, logical_axes, w3
 from d3d_jax.models.block_modules import get_block_module, option_pairs
 from d3d_jax.models.conv3d import Conv3D
 from d3d_jax.models.inception import INCEPTION_V1_CHANNELS, InceptionBlock
@@ -53,6 +53,9 @@ BACKBONE_ENDPOINTS = (
     "Mixed_5c",
 )
 ENDPOINTS = BACKBONE_ENDPOINTS + ("Logits_per_time", "Logits", "Predictions")
+
+# The heads `head` may name: the plain head, Liu's attention heads, Wang's feature attention.
+HEADS = attention.HEADS + ("feature_attention",)
 
 # Max pools: (window, strides), identical in every variant.
 _POOLS = {
@@ -98,7 +101,13 @@ class S3DG(nn.Module):
       `d3d_jax.models.attention` ('soft_atten', 'soft_res', 'prob_atten',
       'prob_distill'), which predicts its maps from `attention_source` and pools the
       final endpoint; gumbel_temperature / gumbel_eps / gumbel_per_channel set the
-      training-time samples of the probabilistic heads.
+      training-time samples of the probabilistic heads. 'feature_attention' is the
+      channel x time gate of generative KD (Wang et al. 2024, Eq. 8-10,
+      `d3d_jax.models.feature_attention`) on the final endpoint, whose re-weighted
+      features the plain logits head reads; feature_attention_sigma ('clip' |
+      'batch'), feature_attention_theta ('transposed_conv' | 'identity'),
+      feature_attention_length (the code's time upsampling, 1024) and
+      feature_attention_groups (GroupNorm groups, 32) are its options.
     block_module: a name of `d3d_jax.models.block_modules.BLOCK_MODULES` to run inside
       the Inception blocks `block_module_blocks` (empty: every one), built with
       `block_module_options` (a mapping or ``(key, value)`` pairs).
@@ -129,6 +138,10 @@ class S3DG(nn.Module):
   gumbel_temperature: float = 2.0
   gumbel_eps: float = 1e-6
   gumbel_per_channel: bool = True
+  feature_attention_sigma: str = "clip"
+  feature_attention_theta: str = "transposed_conv"
+  feature_attention_length: int = 1024
+  feature_attention_groups: int = 32
   block_module: Optional[str] = None
   block_module_blocks: tuple = ()
   block_module_options: tuple = ()
@@ -157,7 +170,8 @@ class S3DG(nn.Module):
     with parameters: `model.init_from` leaves exactly these at their initial values
     when the file does not have them (and loads them when it does).
     """
-    modules = list(attention.NEW_MODULES[self.head])
+    modules = list(feature_attention.NEW_MODULES if self.head == "feature_attention"
+                   else attention.NEW_MODULES[self.head])
     if self.block_module is not None and get_block_module(self.block_module).new_parameters:
       scope = get_block_module(self.block_module).scope_name
       modules += [f"^{block}/{scope}/" for block in self._block_module_blocks()]
@@ -190,8 +204,9 @@ class S3DG(nn.Module):
     if self.final_endpoint not in BACKBONE_ENDPOINTS:
       raise ValueError(f"final_endpoint must be one of {BACKBONE_ENDPOINTS}, "
                        f"got {self.final_endpoint!r}")
-    attention.check_head(self.head)
-    if self.head != "logits" and (
+    if self.head not in HEADS:
+      raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+    if self.head in attention.HEADS[1:] and (
         self.attention_source not in BACKBONE_ENDPOINTS or
         BACKBONE_ENDPOINTS.index(self.attention_source) >
         BACKBONE_ENDPOINTS.index(self.final_endpoint)):
@@ -252,7 +267,14 @@ class S3DG(nn.Module):
       x = record("AttentionRefinement", w3.AttentionRefinement(o, name="AttentionRefinement")(
           x, self._refinement_masks(endpoints)))
 
-    if self.head == "logits":
+    if self.head == "feature_attention":
+      gate, x = feature_attention.FeatureAttention(
+          self.feature_attention_sigma, self.feature_attention_theta,
+          self.feature_attention_length, self.feature_attention_groups, o,
+          name="FeatureAttention")(x)
+      record(feature_attention.ATTENTION_ENDPOINT, gate)
+      record(feature_attention.FEATURES_ENDPOINT, x)
+    if self.head in ("logits", "feature_attention"):
       logits_per_time = LogitsHead(self.num_classes, self.dropout_rate, o, name="Logits")(
           x, train)
       logits = jnp.mean(logits_per_time, axis=1)

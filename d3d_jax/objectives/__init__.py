@@ -13,6 +13,11 @@ from d3d_jax.objectives.d3d import (D3DLogits, FeatureDistillation,
                                     feature_distillation_loss, logit_distillation_loss)
 from d3d_jax.objectives.flow_prediction import FlowLoss, FlowProbe
 from d3d_jax.objectives.w3 import MatureFeatureRegularization
+from d3d_jax.objectives.attention_transfer import AttentionTransfer, attention_transfer_loss
+from d3d_jax.objectives.decoupled_kd import DecoupledKD, decoupled_kl
+from d3d_jax.objectives.fitnets import FitNets
+from d3d_jax.objectives.hinton_kd import HintonKD, soft_label_kl
+from d3d_jax.objectives.generative_kd import GenerativeDistillation, GenerativeRepresentation
 
 OBJECTIVES = {
     "ce": CrossEntropy,
@@ -23,6 +28,12 @@ OBJECTIVES = {
     "flow_probe": FlowProbe,
     "flow_loss": FlowLoss,
     "w3_mfr": MatureFeatureRegularization,
+    "gkd_representation": GenerativeRepresentation,
+    "gkd": GenerativeDistillation,
+    "hinton_kd": HintonKD,
+    "fitnets": FitNets,
+    "attention_transfer": AttentionTransfer,
+    "dkd": DecoupledKD,
 }
 
 

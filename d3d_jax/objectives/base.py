@@ -17,6 +17,13 @@ more than a loss plug in through the other hooks:
   freezes (``config.optimizer.groups``) and the loss terms it minimises, for a number of
   steps; phases repeat in order (generative KD alternates two). The trainer compiles
   one step per phase and checkpoints the phase it is in.
+* `exported_extra_modules` / `teacher_extra_modules`: extra modules the trainer writes
+  into the export beside the network, and those it loads from the teacher's export
+  (``teacher_variables['extra']``; `loss_terms` applies them with
+  ``extra(name, ..., teacher=True)``): GKD's stage 0 exports its CVAE, which the
+  student stages read as the teacher's CVAE.
+* `needs_step`: `loss_terms` also receives ``step=`` (the traced train step), for
+  loss weights that change over training (GKD's recon warm-up).
 * `needs_teacher`: the trainer loads `config.teacher` (any workdir of this codebase,
   so a second stage can take a first-stage checkpoint as its teacher: W3).
 """
@@ -52,12 +59,15 @@ class Phase:
   """A stretch of training: `steps` steps (0: all of them; only for a lone phase) in
   which the optimizer groups `frozen` do not train and only the loss terms `terms`
   (None: all) are minimised. Frozen groups get no update, no weight decay, and their
-  BatchNorm layers run in inference mode."""
+  BatchNorm layers run in inference mode, unless `frozen_norms_update`: then they
+  still normalise with batch statistics and update their averages (GKD's code keeps
+  the frozen student in train mode during its CVAE stage)."""
 
   name: str
   steps: int = 0
   frozen: tuple[str, ...] = ()
   terms: Optional[tuple[str, ...]] = None
+  frozen_norms_update: bool = False
 
 
 def phase_at(phases: tuple[Phase, ...], step):
@@ -77,6 +87,9 @@ class Objective:
   """Base class: cross-entropy-free, teacher-free, no extra modules, one phase."""
 
   needs_teacher: bool = False
+  needs_step: bool = False
+  exported_extra_modules: tuple[str, ...] = ()
+  teacher_extra_modules: tuple[str, ...] = ()
 
   def __init__(self, config):
     self.config = config

@@ -1,16 +1,22 @@
 r"""What distillation costs per train step: distilled step time / plain student step time.
 
-  python -m d3d_jax.tools.benchmark_distillation [--method=d3d|prob_distill \
-      --model=s3dg --frames=16 --size=112 --batch=2 --depth_multiplier=1.0 --steps=5]
+  python -m d3d_jax.tools.benchmark_distillation [--method=d3d|prob_distill|gkd \
+      --model=s3dg --student_model=... --frames=16 --size=112 --batch=2 \
+      --depth_multiplier=1.0 --steps=5]
 
 Builds the RGB student twice on one random batch: the plain network (average-pool head)
-with the `ce` objective, and the distilled one with a flow teacher of the same backbone
-(random weights; the step time does not depend on them):
+with the `ce` objective, and the distilled one with a teacher of `--model` (random weights;
+the step time does not depend on them):
 
 * ``d3d``: the same student, `d3d_logits`, a plain flow teacher (D3D);
 * ``prob_distill``: the student with Prob-Distill's two attention heads,
   `attention_distill`, a flow Prob-Atten teacher (Liu et al., BMVC 2020; the paper's
-  backbone is ``--model=i3d``).
+  backbone is ``--model=i3d``);
+* ``gkd``: generative feature KD (Wang et al., AAAI 2024), RGB -> RGB: the student with
+  the attention module and a CVAE, `gkd`, an RGB teacher with the attention module and
+  its CVAE; both phases are timed, 'generative' (only the CVAE trains, Eq. 14) and
+  'attention' (the network trains, Eq. 15). The paper's pair is ``--model=i3d
+  --student_model=top_heavy_i3d``.
 
 Prints compile time, median step time and clips/s of each, and the ratio. The teacher
 only runs forward, so the ideal ratio is about 1 + 1/3.
@@ -32,17 +38,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs.base import get_base_config
-from d3d_jax.objectives import objective_config
+from d3d_jax.objectives import ModelOutputs, build_objective, objective_config
+from d3d_jax.optimizers import group_config
 from d3d_jax import trainer
 from d3d_jax import sharding as sharding_lib
 from d3d_jax.export import save_model_variables
 from d3d_jax.models import build_call, build_from_config
 
-# method -> (student head, objective, teacher head)
-METHODS = {"d3d": ("logits", "d3d_logits", "logits"),
-           "prob_distill": ("prob_distill", "attention_distill", "prob_atten")}
+# method -> (student head, objective, teacher head, teacher modality)
+METHODS = {"d3d": ("logits", "d3d_logits", "logits", "flow"),
+           "prob_distill": ("prob_distill", "attention_distill", "prob_atten", "flow"),
+           "gkd": ("feature_attention", "gkd", "feature_attention", "rgb")}
 _METHOD = flags.DEFINE_enum("method", "d3d", sorted(METHODS), "Distillation method.")
-_MODEL = flags.DEFINE_string("model", "s3dg", "Student and teacher preset.")
+_MODEL = flags.DEFINE_string("model", "s3dg", "Teacher preset (and student's, by default).")
+_STUDENT_MODEL = flags.DEFINE_string("student_model", None, "Student preset (default --model).")
 _FRAMES = flags.DEFINE_integer("frames", 16, "Frames per clip.")
 _SIZE = flags.DEFINE_integer("size", 112, "Crop size.")
 _BATCH = flags.DEFINE_integer("batch", 2, "Clips per step.")
@@ -53,25 +62,30 @@ _CLASSES = flags.DEFINE_integer("num_classes", 400, "Classes.")
 
 def _config(distilled: bool, teacher_dir: str):
   """The plain student with `ce`, or the distilled one of `--method` with its teacher."""
-  student_head, objective, teacher_head = METHODS[_METHOD.value]
+  student_head, objective, teacher_head, teacher_modality = METHODS[_METHOD.value]
   c = get_base_config()
   c.input.num_frames, c.input.crop_size, c.input.batch_size = (
       _FRAMES.value, _SIZE.value, _BATCH.value)
   c.input.modalities = ("rgb", "flow")
-  for m, modality, head in ((c.model, "rgb", student_head if distilled else "logits"),
-                            (c.teacher.model, "flow", teacher_head)):
-    m.name, m.modality = _MODEL.value, modality
+  for m, name, modality, head in (
+      (c.model, _STUDENT_MODEL.value or _MODEL.value, "rgb",
+       student_head if distilled else "logits"),
+      (c.teacher.model, _MODEL.value, teacher_modality, teacher_head)):
+    m.name, m.modality = name, modality
     m.options.depth_multiplier = _DEPTH.value
     m.options.head = head
   c.objective = objective_config(objective if distilled else "ce")
   c.teacher.checkpoint = teacher_dir
+  if distilled and objective == "gkd":
+    c.optimizer.groups.cvae = group_config("^extra/cvae/")
   return c
 
 
-def _time_steps(config, batch):
+def _time_steps(config, batch, phase: int = 0):
+  """(compile s, median step s) of the train step of objective phase `phase`."""
   exp = trainer.build_experiment_for_classes(config, "", _CLASSES.value)
   state, shardings = trainer.create_state(exp, checkpointer=None)
-  step = trainer.make_train_step(exp, shardings)
+  step = trainer.make_train_step(exp, shardings, phase)
   teacher = exp.teacher_variables
   global_batch = sharding_lib.global_batch(batch, exp.mesh)
   start = time.perf_counter()
@@ -91,6 +105,7 @@ def main(argv):
   del argv
   rng = np.random.default_rng(0)
   shape = (_BATCH.value, _FRAMES.value, _SIZE.value, _SIZE.value)
+  teacher_channels = 2 if METHODS[_METHOD.value][3] == "flow" else 3
   batch = {"rgb": rng.uniform(-1, 1, shape + (3,)).astype(np.float32),
            "flow": rng.uniform(-1, 1, shape + (2,)).astype(np.float32),
            "label": rng.integers(0, _CLASSES.value, _BATCH.value).astype(np.int32)}
@@ -98,20 +113,33 @@ def main(argv):
     teacher_dir = os.path.join(tmp, "teacher")
     config = _config(True, teacher_dir)
     model = build_from_config(config.teacher.model, _CLASSES.value, "float32")
-    clip = jnp.zeros((1,) + shape[1:] + (2,))
+    clip = jnp.zeros((1,) + shape[1:] + (teacher_channels,))
     variables = nn.unbox(jax.jit(model.init)(jax.random.PRNGKey(1), clip))
+    objective = build_objective(config.objective)
+    extras = {}  # the teacher's training-only modules (GKD's CVAE), random like it
+    if objective.teacher_extra_modules:
+      outputs = ModelOutputs(*model.apply(variables, clip))
+      extras = {name: jax.jit(objective.extra_modules()[name].init)(
+          jax.random.PRNGKey(2), outputs)["params"] for name in objective.teacher_extra_modules}
     save_model_variables(teacher_dir, variables["params"], variables["batch_stats"],
-                         metadata=build_call(config.teacher.model, _CLASSES.value))
-    results = {"plain": _time_steps(_config(False, teacher_dir), batch),
-               _METHOD.value: _time_steps(config, batch)}
-  print(f"{_MODEL.value} student and flow teacher, batch {_BATCH.value} x "
+                         metadata=build_call(config.teacher.model, _CLASSES.value),
+                         extra_modules=extras)
+    results = {"plain": _time_steps(_config(False, teacher_dir), batch)}
+    phases = objective.phases()
+    for index, phase in enumerate(phases):
+      name = _METHOD.value if len(phases) == 1 else f"{_METHOD.value}/{phase.name}"
+      results[name] = _time_steps(config, batch, index)
+  student = _STUDENT_MODEL.value or _MODEL.value
+  print(f"{student} student and {_MODEL.value} {METHODS[_METHOD.value][3]} teacher, "
+        f"batch {_BATCH.value} x "
         f"{_FRAMES.value}x{_SIZE.value}x{_SIZE.value}, depth_multiplier {_DEPTH.value}, "
         f"backend {jax.default_backend()}")
-  print("| run          | compile s | step s | clips/s |")
+  print("| run                 | compile s | step s | clips/s |")
   for name, (compile_s, step_s) in results.items():
-    print(f"| {name:<12} | {compile_s:9.1f} | {step_s:6.3f} | {_BATCH.value / step_s:7.2f} |")
-  ratio = results[_METHOD.value][1] / results["plain"][1]
-  print(f"{_METHOD.value} step / plain step = {ratio:.2f}")
+    print(f"| {name:<19} | {compile_s:9.1f} | {step_s:6.3f} | {_BATCH.value / step_s:7.2f} |")
+  for name, (_, step_s) in results.items():
+    if name != "plain":
+      print(f"{name} step / plain step = {step_s / results['plain'][1]:.2f}")
 
 
 if __name__ == "__main__":
