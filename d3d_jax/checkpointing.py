@@ -262,7 +262,7 @@ def fresh_export_dir(workdir: str) -> str:
   if not path.is_dir():
     state = (f"its newest checkpoint is step {latest}: the run is incomplete; re-run the "
              f"training command to finish it" if latest is not None else "it has no "
-             f"checkpoints either")
+             "checkpoints either")
     raise FileNotFoundError(f"no export in workdir {workdir} ({path}); {state}")
   step = load_metadata(str(path)).get("step")
   if step is None:

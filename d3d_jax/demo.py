@@ -188,6 +188,9 @@ def _demo_w3(root, data_dir, seeds):
           ("+ W3 (stage 2, MFR)", False, results["mfr"])]
   gains = [("+ W3 w/o MFR - RGB S3D-G", _gains(results["stage1"], results["rgb"])),
            ("+ W3 (MFR) - W3 w/o MFR", _gains(results["mfr"], results["stage1"]))]
+  return rows, gains
+
+
 def _demo_gkd(root, data_dir, seeds):
   """Generative feature KD (Wang et al., AAAI 2024), RGB -> RGB compression: an I3D
   teacher, the Top-I3D student alone, + Hinton KD, + AT, + GKD (configs/synthetic_gkd*.py).

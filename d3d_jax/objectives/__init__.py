@@ -72,4 +72,4 @@ def build_objective(config) -> Objective:
 __all__ = ["OBJECTIVES", "build_objective", "objective_config", "LossTerm", "ModelOutputs",
            "Objective", "Phase", "phase_at", "total_loss", "cross_entropy",
            "logit_distillation_loss", "feature_distillation_loss", "slice_kl",
-           "slice_kl_to_uniform"]
+           "slice_kl_to_uniform", "attention_transfer_loss", "decoupled_kl", "soft_label_kl"]

@@ -51,8 +51,6 @@ the paper's reading (each names the code's behaviour):
 
 import jax
 import jax.numpy as jnp
-import ml_collections
-import optax
 
 from d3d_jax.models.feature_attention import ATTENTION_ENDPOINT
 from d3d_jax.objectives.base import LossTerm, ModelOutputs, Objective, Phase
