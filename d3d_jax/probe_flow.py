@@ -36,18 +36,28 @@ import numpy as np
 
 from data_pipelines import atomic_file, paths
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", "configs/synthetic_flow_probe.py", "Probe training recipe (configs/*.py).",
-    lock_config=False)
-_WORKDIRS = flags.DEFINE_list("workdirs", None, "name:workdir pairs of finished runs.")
-_LAYERS = flags.DEFINE_list("layers", ["all"], "Endpoints to probe, or 'all'.")
-_FT_LAYERS = flags.DEFINE_list("ft_layers", None, "Endpoints of the ft runs (default: "
-                               "--layers).")
-_DECODER = flags.DEFINE_enum("decoder", "pwc", ["simple", "spatial", "pwc"], "Decoder.")
-_SETTINGS = flags.DEFINE_list("settings", ["frozen", "ft"], "frozen and / or ft.")
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where the runs, JSON and PNGs go.")
-_STRIP_LAYER = flags.DEFINE_string("strip_layer", None, "Layer of the strip picture "
-                                   "(default: 3A when probed, else the first layer).")
+# The command's flags, defined when it runs as a program (`_define_flags`), so that
+# importing this module beside another CLI (d3d_jax.main has --config too) is safe.
+_FLAGS = {}
+
+
+def _define_flags() -> dict:
+  return dict(
+      config=config_flags.DEFINE_config_file(
+          "config", "configs/synthetic_flow_probe.py",
+          "Probe training recipe (configs/*.py).", lock_config=False),
+      workdirs=flags.DEFINE_list("workdirs", None, "name:workdir pairs of finished runs."),
+      layers=flags.DEFINE_list("layers", ["all"], "Endpoints to probe, or 'all'."),
+      ft_layers=flags.DEFINE_list("ft_layers", None, "Endpoints of the ft runs (default: "
+                                  "--layers)."),
+      decoder=flags.DEFINE_enum("decoder", "pwc", ["simple", "spatial", "pwc"], "Decoder."),
+      settings=flags.DEFINE_list("settings", ["frozen", "ft"], "frozen and / or ft."),
+      output_dir=flags.DEFINE_string("output_dir", None,
+                                     "Where the runs, JSON and PNGs go."),
+      strip_layer=flags.DEFINE_string("strip_layer", None, "Layer of the strip picture "
+                                      "(default: 3A when probed, else the first layer)."),
+  )
+
 
 SETTINGS = ("frozen", "ft")
 EXAMPLE_CLIPS = 2
@@ -326,20 +336,22 @@ def main(argv) -> None:
   del argv
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.hide_accelerators()
-  if not _OUTPUT_DIR.value:
+  values = {name: holder.value for name, holder in _FLAGS.items()}
+  if not values["output_dir"]:
     raise app.UsageError("--output_dir is required")
-  unknown = set(_SETTINGS.value) - set(SETTINGS)
+  unknown = set(values["settings"]) - set(SETTINGS)
   if unknown:
     raise app.UsageError(f"--settings: unknown {sorted(unknown)}; known: {SETTINGS}")
-  result = run_sweep(_CONFIG.value, parse_workdirs(_WORKDIRS.value), _LAYERS.value,
-                     _DECODER.value, _SETTINGS.value, _OUTPUT_DIR.value,
-                     _FT_LAYERS.value, _STRIP_LAYER.value)
+  result = run_sweep(values["config"], parse_workdirs(values["workdirs"]), values["layers"],
+                     values["decoder"], values["settings"], values["output_dir"],
+                     values["ft_layers"], values["strip_layer"])
   print(epe_table(result))
-  print(f"wall time {result['wall_seconds']:.0f} s; {_OUTPUT_DIR.value}/flow_epe.json, "
+  print(f"wall time {result['wall_seconds']:.0f} s; {values['output_dir']}/flow_epe.json, "
         f"epe_per_layer.png, flow_strip.png")
 
 
 if __name__ == "__main__":
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.quiet_tensorflow_logs()
+  _FLAGS.update(_define_flags())
   app.run(main)
