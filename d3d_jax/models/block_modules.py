@@ -74,3 +74,15 @@ def get_block_module(name: str) -> type:
   if name not in BLOCK_MODULES:
     raise ValueError(f"block_module must be one of {sorted(BLOCK_MODULES)}, got {name!r}")
   return BLOCK_MODULES[name]
+
+
+def new_module_patterns(block_module, blocks, attention_refinement: bool) -> list[str]:
+  """Regexes of the parameter paths that a backbone's block modules (`block_module` in
+  `blocks`) and W3's feature refinement add: published backbone checkpoints lack them."""
+  patterns = []
+  if block_module is not None and get_block_module(block_module).new_parameters:
+    scope = get_block_module(block_module).scope_name
+    patterns += [f"^{block}/{scope}/" for block in blocks]
+  if attention_refinement:
+    patterns.append("^AttentionRefinement/")
+  return patterns

@@ -38,7 +38,8 @@ import jax
 import jax.numpy as jnp
 
 from d3d_jax.models import logical_axes, w3
-from d3d_jax.models.block_modules import TemporalShift, get_block_module, option_pairs
+from d3d_jax.models.block_modules import (TemporalShift, get_block_module,
+                                          new_module_patterns, option_pairs)
 from d3d_jax.models.conv3d import Conv3D
 from d3d_jax.models.pooling import max_pool_3d
 from d3d_jax.models.units import ConvOptions, batch_norm
@@ -185,13 +186,8 @@ class ResNet(nn.Module):
 
   def new_modules(self) -> tuple[str, ...]:
     """Regexes of the parameter paths that ImageNet ResNet checkpoints lack."""
-    modules = []
-    if self.block_module is not None and get_block_module(self.block_module).new_parameters:
-      scope = get_block_module(self.block_module).scope_name
-      modules += [f"^{block}/{scope}/" for block in self._block_module_blocks()]
-    if self.attention_refinement:
-      modules.append("^AttentionRefinement/")
-    return tuple(modules)
+    return tuple(new_module_patterns(self.block_module, self._block_module_blocks(),
+                                     self.attention_refinement))
 
   @nn.compact
   def __call__(self, x, train: bool = False) -> tuple[jax.Array, dict[str, Any]]:

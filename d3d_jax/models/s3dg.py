@@ -34,7 +34,8 @@ import jax
 import jax.numpy as jnp
 
 from d3d_jax.models import attention, feature_attention, logical_axes, w3
-from d3d_jax.models.block_modules import get_block_module, option_pairs
+from d3d_jax.models.block_modules import (get_block_module, new_module_patterns,
+                                          option_pairs)
 from d3d_jax.models.conv3d import Conv3D
 from d3d_jax.models.inception import INCEPTION_V1_CHANNELS, InceptionBlock
 from d3d_jax.models.pooling import clipped_avg_pool_3d, max_pool_3d
@@ -172,11 +173,8 @@ class S3DG(nn.Module):
     """
     modules = list(feature_attention.NEW_MODULES if self.head == "feature_attention"
                    else attention.NEW_MODULES[self.head])
-    if self.block_module is not None and get_block_module(self.block_module).new_parameters:
-      scope = get_block_module(self.block_module).scope_name
-      modules += [f"^{block}/{scope}/" for block in self._block_module_blocks()]
-    if self.attention_refinement:
-      modules.append("^AttentionRefinement/")
+    modules += new_module_patterns(self.block_module, self._block_module_blocks(),
+                                   self.attention_refinement)
     return tuple(modules)
 
   def _refinement_masks(self, endpoints) -> list:
