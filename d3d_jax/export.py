@@ -22,6 +22,8 @@ from flax.core import frozen_dict
 
 from data_pipelines import paths
 
+from d3d_jax.models import COMPUTE_OPTIONS, INPUT_CHANNELS
+
 
 def _host_copy(tree: Optional[Mapping[str, Any]]) -> dict[str, Any]:
   """Unboxed nested dicts of NumPy arrays (boxes, shardings and FrozenDicts dropped)."""
@@ -104,3 +106,46 @@ def load_metadata(path: str) -> dict[str, Any]:
   path = _check_directory(path)
   with ocp.StandardCheckpointer() as checkpointer:
     return dict(checkpointer.metadata(path).custom_metadata or {})
+
+
+# ---------------------------------------------------------------------------------------
+# The network an export was built from.
+
+
+def _architecture(call: dict) -> dict:
+  options = {k: v for k, v in call["model_options"].items() if k not in COMPUTE_OPTIONS}
+  return {"name": call["model"], "num_classes": call["num_classes"],
+          **{f"options.{k}": v for k, v in options.items()}}
+
+
+def build_call_differences(stored: dict, expected: dict, config_key: str) -> list[str]:
+  """One line per architecture difference between two `build_call`s, named by config
+  key (``teacher.model.options.depth_multiplier: config 0.5, export 1.0``); compute-only
+  options (dtype, lowering) are not architecture."""
+  stored_arch, expected_arch = _architecture(stored), _architecture(expected)
+  return [
+      f"  {config_key}.{key}: config {expected_arch.get(key, '(unset)')!r}, "
+      f"export {stored_arch.get(key, '(unset)')!r}"
+      for key in sorted(set(stored_arch) | set(expected_arch))
+      if stored_arch.get(key) != expected_arch.get(key)]
+
+
+def check_build_call(stored: dict, expected: dict, config_key: str, path: str) -> None:
+  """Raises one error listing every architecture difference between two `build_call`s."""
+  differences = build_call_differences(stored, expected, config_key)
+  if differences:
+    raise ValueError(f"{path} was exported from another network than {config_key} "
+                     f"describes:\n" + "\n".join(differences))
+
+
+def stored_build_call(export_dir: str) -> Optional[dict]:
+  """The export's `build_call` record, or None for an export without metadata."""
+  metadata = load_metadata(export_dir)
+  if "model" not in metadata or "num_classes" not in metadata:
+    return None
+  call = {k: metadata[k] for k in ("model", "num_classes")}
+  call["model_options"] = dict(metadata.get("model_options", {}))
+  if "modality" in metadata:
+    call["modality"] = metadata["modality"]
+    call["model_options"].setdefault("input_channels", INPUT_CHANNELS[metadata["modality"]])
+  return call

@@ -13,8 +13,9 @@ from absl import logging
 from data_pipelines import paths
 
 from d3d_jax.checkpointing import EXPORT_DIR, fresh_export_dir
-from d3d_jax.export import load_extra_modules, load_metadata, load_model_variables
-from d3d_jax.models import COMPUTE_OPTIONS, INPUT_CHANNELS, build_call, build_from_call
+from d3d_jax.export import (check_build_call, load_extra_modules, load_model_variables,
+                             stored_build_call)
+from d3d_jax.models import COMPUTE_OPTIONS, build_call, build_from_call
 
 
 def teacher_export_dir(checkpoint: str) -> str:
@@ -32,38 +33,6 @@ def teacher_export_dir(checkpoint: str) -> str:
   raise FileNotFoundError(
       f"teacher.checkpoint: {path} holds no {EXPORT_DIR}/ (the trainer writes it when a "
       f"run finishes) and is not an export directory itself")
-
-
-def _architecture(call: dict) -> dict:
-  options = {k: v for k, v in call["model_options"].items() if k not in COMPUTE_OPTIONS}
-  return {"name": call["model"], "num_classes": call["num_classes"],
-          **{f"options.{k}": v for k, v in options.items()}}
-
-
-def check_build_call(stored: dict, expected: dict, config_key: str, path: str) -> None:
-  """Raises one error listing every architecture difference between two `build_call`s."""
-  stored_arch, expected_arch = _architecture(stored), _architecture(expected)
-  differences = [
-      f"  {config_key}.{key}: config {expected_arch.get(key, '(unset)')!r}, "
-      f"export {stored_arch.get(key, '(unset)')!r}"
-      for key in sorted(set(stored_arch) | set(expected_arch))
-      if stored_arch.get(key) != expected_arch.get(key)]
-  if differences:
-    raise ValueError(f"{path} was exported from another network than {config_key} "
-                     f"describes:\n" + "\n".join(differences))
-
-
-def stored_build_call(export_dir: str):
-  """The export's `build_call` record, or None for an export without metadata."""
-  metadata = load_metadata(export_dir)
-  if "model" not in metadata or "num_classes" not in metadata:
-    return None
-  call = {k: metadata[k] for k in ("model", "num_classes")}
-  call["model_options"] = dict(metadata.get("model_options", {}))
-  if "modality" in metadata:
-    call["modality"] = metadata["modality"]
-    call["model_options"].setdefault("input_channels", INPUT_CHANNELS[metadata["modality"]])
-  return call
 
 
 def load_teacher(config, num_classes: int, extra_modules: tuple[str, ...] = ()):

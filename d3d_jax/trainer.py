@@ -24,10 +24,11 @@ import optax
 
 from d3d_jax import checkpointing, evaluation, optimizers, workdir_lease
 from d3d_jax import sharding as sharding_lib
+from d3d_jax.export import build_call_differences, stored_build_call
 from d3d_jax.models import INPUT_CHANNELS, build_call, build_from_config
 from d3d_jax.objectives import ModelOutputs, build_objective, phase_at, total_loss
 from d3d_jax.teacher import load_teacher
-from d3d_jax.weights import load_init_from
+from d3d_jax.weights import CheckpointMismatchError, load_init_from
 from d3d_jax.train_state import TrainState
 from data_pipelines import input_pipeline
 from data_pipelines.dataset_info import dataset_info
@@ -149,6 +150,34 @@ def _init_state_fn(exp: Experiment):
   return init
 
 
+def _load_init_from(exp: Experiment, state: TrainState):
+  """The student's (params, batch_stats) with `model.init_from` loaded. An export of
+  ours stores the `build_model` call it came from: when the import does not fit, the
+  error first lists how that call differs from `config.model`, by config key (a fitting
+  import may still differ, e.g. in num_classes with ``^Logits/`` excluded: logged)."""
+  init_from = exp.config.model.init_from
+  differences = []
+  if init_from.format == "d3d_jax":
+    stored = stored_build_call(init_from.path)
+    if stored is not None:
+      differences = build_call_differences(
+          stored, build_call(exp.config.model, exp.num_classes), "model")
+  try:
+    params, stats = load_init_from(
+        init_from, jax.device_get(state.params["student"]),
+        jax.device_get(state.batch_stats["student"]), new_modules=exp.student.new_modules())
+  except CheckpointMismatchError as error:
+    if not differences:
+      raise
+    raise ValueError(
+        f"model.init_from.path {init_from.path} was exported from another network than "
+        f"`model` describes:\n" + "\n".join(differences) + f"\n{error}") from error
+  if differences:
+    logging.info("model.init_from: %s fits, though its network differs from `model` "
+                 "in:\n%s", init_from.path, "\n".join(differences))
+  return params, stats
+
+
 def create_state(exp: Experiment, checkpointer: Optional[checkpointing.Checkpointer]):
   """(state, shardings): resumed from the workdir, else initialised (and init_from)."""
   config = exp.config
@@ -170,9 +199,7 @@ def create_state(exp: Experiment, checkpointer: Optional[checkpointing.Checkpoin
   with jax.set_mesh(exp.mesh):
     state = jax.jit(init, out_shardings=shardings)(rng)
   if config.model.init_from.path:
-    params, stats = load_init_from(config.model.init_from, jax.device_get(
-        state.params["student"]), jax.device_get(state.batch_stats["student"]),
-        new_modules=exp.student.new_modules())
+    params, stats = _load_init_from(exp, state)
     state = state.replace(params=dict(state.params, student=params),
                           batch_stats=dict(state.batch_stats, student=stats))
     state = state.replace(opt_state=exp.init_opt_state(state.params))
