@@ -14,8 +14,9 @@ export; `evaluate_train_state` runs them on the live train state during training
 
 import dataclasses
 import itertools
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 from jax.experimental import multihost_utils
@@ -84,9 +85,14 @@ def make_outputs_fn(networks: Mapping[str, Sequence[EnsembleMember]],
   return host_outputs
 
 
-def run_pass(evaluators: Mapping, outputs_fn, batches: Iterable) -> dict:
-  """Feeds every batch's outputs to every evaluator; their metrics, merged."""
+def run_pass(evaluators: Mapping, outputs_fn, batches: Iterable,
+             stop: Optional[Callable[[], bool]] = None) -> Optional[dict]:
+  """Feeds every batch's outputs to every evaluator; their metrics, merged. When
+  `stop()` turns true (a termination signal during a periodic evaluation) the pass is
+  abandoned between batches and None returned: partial metrics are never reported."""
   for batch in batches:
+    if stop is not None and stop():
+      return None
     outputs = outputs_fn(batch)
     for evaluator in evaluators.values():
       evaluator.update(outputs, batch)
@@ -126,8 +132,10 @@ def _endpoint_names(member: EnsembleMember, input_config) -> tuple[str, ...]:
 
 def evaluate_networks(config, student: Sequence[EnsembleMember], teacher, mesh,
                       evals=None, info=None, step: int = 0, workdir: str = "",
-                      writer=None, max_batches: Optional[int] = None, extra_modules=None):
-  """Runs `evals` (default ``config.evals``) on the eval split: (metrics, evaluators).
+                      writer=None, max_batches: Optional[int] = None, extra_modules=None,
+                      stop: Optional[Callable[[], bool]] = None):
+  """Runs `evals` (default ``config.evals``) on the eval split: (metrics, evaluators),
+  metrics None when `stop` abandoned the pass (`run_pass`).
 
   `teacher` is an `EnsembleMember`, None, or a function that loads one, called only
   when an evaluator compares with the teacher. `max_batches` stops the pass early
@@ -162,7 +170,7 @@ def evaluate_networks(config, student: Sequence[EnsembleMember], teacher, mesh,
   batches = dataset.as_numpy_iterator()
   if max_batches is not None:
     batches = itertools.islice(batches, max_batches)
-  metrics = run_pass(evaluators, make_outputs_fn(networks, endpoints, mesh), batches)
+  metrics = run_pass(evaluators, make_outputs_fn(networks, endpoints, mesh), batches, stop)
   return metrics, evaluators
 
 
@@ -225,9 +233,11 @@ def evaluate_workdir(config, workdir: str, export_dir: Optional[str] = None) -> 
   return metrics
 
 
-def evaluate_train_state(exp, state, writer, step: int) -> dict:
+def evaluate_train_state(exp, state, writer, step: int,
+                         stop: Optional[Callable[[], bool]] = None) -> Optional[dict]:
   """Runs ``config.evals`` on the student of a live train state (`trainer.Experiment`,
-  `TrainState`), with the experiment's teacher."""
+  `TrainState`), with the experiment's teacher. `stop` (the trainer's preemption flag)
+  abandons the pass: nothing is written and None returned."""
   member = EnsembleMember(
       exp.student, {"params": state.params["student"],
                     "batch_stats": state.batch_stats["student"]}, exp.config.model.modality)
@@ -238,6 +248,10 @@ def evaluate_train_state(exp, state, writer, step: int) -> dict:
             for name, module in exp.objective.extra_modules().items()}
   metrics, evaluators = evaluate_networks(exp.config, [member], teacher, exp.mesh,
                                           step=step, workdir=exp.workdir, writer=writer,
-                                          extra_modules=extras)
+                                          extra_modules=extras, stop=stop)
+  if metrics is None:
+    logging.warning("The evaluation at step %d was stopped by a termination signal; "
+                    "nothing of it is reported.", step)
+    return None
   _write_results(exp.workdir, metrics, evaluators, writer, step)
   return metrics

@@ -371,7 +371,8 @@ def _train_holding_lease(config, workdir: str, lease) -> TrainState:
         checkpointer.save(state)
       if (config.mode == "train_and_eval" and config.eval_every_steps and not preempted.is_set
           and step % config.eval_every_steps == 0 and step < config.total_steps):
-        evaluation.evaluate_train_state(exp, state, writer, step)
+        evaluation.evaluate_train_state(exp, state, writer, step,
+                                        stop=lambda: preempted.is_set)
       if preempted.is_set:
         checkpointer.save(state, force=True)
         checkpointer.wait()

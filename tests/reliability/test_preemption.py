@@ -81,3 +81,33 @@ def test_sigterm_during_the_evaluation_stops_it_with_an_incomplete_line(tiny_dat
   watcher.join()
   assert "The evaluation is INCOMPLETE: a termination signal stopped it" in caplog.text
   assert not (tmp_path / "eval").exists()
+
+
+def test_sigterm_during_a_periodic_evaluation_abandons_it_and_stops_at_that_step(
+    tiny_dataset, tmp_path, caplog, monkeypatch):
+  make_eval_dataset = evaluation.input_pipeline.make_eval_dataset
+  evaluated = []
+
+  class SignalAfterTheFirstBatch:
+    def __init__(self, dataset):
+      self.dataset = dataset
+
+    def as_numpy_iterator(self):
+      for i, batch in enumerate(self.dataset.as_numpy_iterator()):
+        if i == 1:
+          os.kill(os.getpid(), signal.SIGTERM)
+        evaluated.append(i)
+        yield batch
+
+  monkeypatch.setattr(evaluation.input_pipeline, "make_eval_dataset",
+                      lambda config: SignalAfterTheFirstBatch(make_eval_dataset(config)))
+  config = tiny_config(tiny_dataset, total_steps=2000, mode="train_and_eval",
+                       eval_every_steps=3, **{"input.eval_batch_size": 2})
+  with caplog.at_level(logging.WARNING):
+    assert main.run_mode(config, str(tmp_path)) is None
+  assert evaluated == [0, 1]  # The pass stopped before evaluating the second batch...
+  assert "The evaluation at step 3 was stopped by a termination signal" in caplog.text
+  assert not (tmp_path / "eval").exists()  # ...and reported nothing.
+  assert "The run is INCOMPLETE: a termination signal stopped it at step 3 of 2000" in (
+      caplog.text)
+  assert "3" in os.listdir(tmp_path / "checkpoints")
