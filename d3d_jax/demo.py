@@ -21,12 +21,12 @@ commands are printed), so re-running the demo resumes or reuses finished stages.
 """
 
 import json
-import os
 import time
 
 from absl import app, flags, logging
 import numpy as np
 
+from d3d_jax import compilation_cache
 from data_pipelines import paths
 
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/d3d_jax/demo", "Where the runs go.")
@@ -232,7 +232,7 @@ def main(argv):
                            f"known: {sorted(known)}")
   root = paths.resolve(_WORKDIR.value)
   data_dir = str(paths.resolve(_DATA_DIR.value or DEFAULT_DATA_DIR))
-  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(root / "jax_cache"))
+  compilation_cache.enable_persistent_cache(str(root / "jax_cache"))
   start = time.time()
   logging.set_verbosity(logging.WARNING)
   _make_dataset(data_dir)

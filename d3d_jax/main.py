@@ -10,6 +10,8 @@ locked, so an override of a key that does not exist is an error naming the key.
 On a multi-host TPU pod or GPU cluster, `jax.distributed.initialize()` runs when the
 usual environment says so (TPU VM metadata, SLURM / Open MPI variables, or an explicit
 JAX_COORDINATOR_ADDRESS), and every host runs the same command (launch/tpu.sh).
+Compilations are cached on disk (`d3d_jax.compilation_cache`: ~/.cache/d3d_jax/
+jax_compilation_cache by default), so a resume or a second run starts in seconds.
 """
 
 import os
@@ -17,6 +19,8 @@ from typing import Optional
 
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from d3d_jax import compilation_cache
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (configs/*.py).", lock_config=True)
@@ -39,6 +43,7 @@ def main(argv) -> None:
   del argv
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.hide_accelerators()
+  compilation_cache.enable_persistent_cache()
   _maybe_initialize_distributed()
   from data_pipelines import paths  # pylint: disable=g-import-not-at-top
   config, workdir = _CONFIG.value, paths.resolve(_WORKDIR.value)
