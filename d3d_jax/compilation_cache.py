@@ -2,9 +2,8 @@
 
 Compiling a train step of a full-size network takes tens of seconds to minutes on CPU
 (and on TPU hosts), and every run, resume, evaluation and demo stage would pay it
-again. So every `python -m d3d_jax...` program that compiles (main, demo, probe_flow,
-the distillation benchmark) turns JAX's persistent compilation cache on before its
-first compilation, in this order of precedence:
+again. So the programs that train (main, the demo, probe_flow) turn JAX's persistent
+compilation cache on before their first compilation, in this order of precedence:
 
 1. ``JAX_COMPILATION_CACHE_DIR`` set by the user: JAX reads it itself; kept as it is;
 2. ``D3D_JAX_COMPILATION_CACHE=off``: no persistent cache;
