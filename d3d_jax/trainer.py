@@ -170,8 +170,8 @@ def create_state(exp: Experiment, checkpointer: Optional[checkpointing.Checkpoin
   with jax.set_mesh(exp.mesh):
     state = jax.jit(init, out_shardings=shardings)(rng)
   if config.model.init_from.path:
-    params, stats = load_init_from(config.model.init_from, jax.device_get(
-        state.params["student"]), jax.device_get(state.batch_stats["student"]),
+    params, stats = load_init_from(config.model.init_from, sharding_lib.host_copy(
+        state.params["student"]), sharding_lib.host_copy(state.batch_stats["student"]),
         new_modules=exp.student.new_modules())
     state = state.replace(params=dict(state.params, student=params),
                           batch_stats=dict(state.batch_stats, student=stats))
@@ -342,10 +342,11 @@ def _train_holding_lease(config, workdir: str, lease) -> TrainState:
         lease.check()
       if step % config.checkpoint.every_steps == 0 or step == config.total_steps:
         checkpointer.save(state)
-      if (config.mode == "train_and_eval" and config.eval_every_steps and not preempted.is_set
+      stop = preempted.is_set_on_any_host()
+      if (config.mode == "train_and_eval" and config.eval_every_steps and not stop
           and step % config.eval_every_steps == 0 and step < config.total_steps):
         evaluation.evaluate_train_state(exp, state, writer, step)
-      if preempted.is_set:
+      if stop:
         checkpointer.save(state, force=True)
         checkpointer.wait()
         break
