@@ -12,6 +12,8 @@ import pytest
 from d3d_jax import main, paper_rows, tables
 from tests.trainer.conftest import tiny_config
 
+pytestmark = pytest.mark.slow  # Three tiny training runs and a subprocess.
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 D3D_ROWS = ("d3d_t2_s3dg_rgb", "d3d_t6_s3dg")   # metric top1@fullx1
 WANG_ROW = "wang_t1_student_ucf101"             # metric top1@1x1
