@@ -129,4 +129,9 @@ def get_base_config() -> ml_collections.ConfigDict:
   # uninterrupted one (needs input.deterministic); the skip runs on parsed records
   # before decoding. False: the data seed folds in the step instead (no skip at all).
   c.exact_resume = False
+
+  # ---- What the run reproduces ----
+  # The paper table rows this config reproduces (d3d_jax/paper_rows.py `section`),
+  # recorded in run_config.json; `python -m d3d_jax.tables` reads them. Empty = none.
+  c.paper_rows = ml_collections.ConfigDict()
   return c

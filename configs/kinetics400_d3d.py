@@ -12,6 +12,7 @@ pass per step).
 """
 
 from configs.kinetics400_common import get_kinetics400_config, step_boundaries
+from d3d_jax import paper_rows
 
 
 def get_config():
@@ -21,4 +22,5 @@ def get_config():
   c.total_steps = 140_000            # "We train the model for 140k steps"
   c.schedule.boundaries = step_boundaries(c.total_steps)
   c.teacher.checkpoint = "gs://YOUR_BUCKET/workdirs/k400_s3dg_flow"
+  c.paper_rows = paper_rows.section("d3d_t2_d3d", "d3d_t6_d3d")
   return c

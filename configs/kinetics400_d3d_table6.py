@@ -32,12 +32,17 @@ Runtime: roughly 1.5-2 days each on a TPU v4-64 slice.
 """
 
 from configs import kinetics400_d3d, kinetics400_s3dg_flow
+from d3d_jax import paper_rows
 from d3d_jax.objectives import objective_config
 
 # variant -> the Table 6 endpoint and lambda of the `feature` objective (Sec. 5.6)
 FEATURE_LAYERS = {"layer2c": ("Conv3d_2c_3x3", 1.0), "layer4c": ("Mixed_4c", 1.0),
                   "layer4f": ("Mixed_4f", 100.0)}
 VARIANTS = (*FEATURE_LAYERS, "no_action_loss", "spatial_teacher", "s3dg_flow", "flow_loss")
+# variant -> its Table 6 row (d3d_jax/paper_rows.py); s3dg_flow's config carries its own.
+PAPER_ROWS = {"layer2c": "d3d_t6_layer2c", "layer4c": "d3d_t6_layer4c",
+              "layer4f": "d3d_t6_layer4f", "no_action_loss": "d3d_t6_no_action_loss",
+              "spatial_teacher": "d3d_t6_spatial_teacher", "flow_loss": "d3d_t6_flow_loss"}
 
 
 def get_config(variant: str = "layer4f"):
@@ -58,4 +63,5 @@ def get_config(variant: str = "layer4f"):
   else:
     c.teacher.model.modality = "rgb"
     c.input.modalities = ("rgb",)
+  c.paper_rows = paper_rows.section(PAPER_ROWS[variant])
   return c

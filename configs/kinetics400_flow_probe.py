@@ -36,6 +36,7 @@ Runtime: a few hours on 2 GPUs (frozen backbone: forward only through S3D-G).
 import ml_collections
 
 from configs.kinetics400_common import get_kinetics400_config
+from d3d_jax import paper_rows
 from d3d_jax.evaluators import evaluator_config
 from d3d_jax.objectives import objective_config
 from d3d_jax.objectives.flow_prediction import LAYER_3A, frozen_backbone_group
@@ -64,4 +65,5 @@ def get_config(variant: str = "pwc_rgb"):
   c.schedule.boundaries = (75_000, 87_500)
   c.mode = "train"
   c.evals = ml_collections.ConfigDict({"flow_epe": evaluator_config("flow_epe")})
+  c.paper_rows = paper_rows.section(f"d3d_t1_{variant}")
   return c

@@ -11,7 +11,10 @@ Runtime: roughly a day on a TPU v4-64 slice (80k steps of 384 x 64x224x224 clips
 """
 
 from configs.kinetics400_common import get_kinetics400_config
+from d3d_jax import paper_rows
 
 
 def get_config():
-  return get_kinetics400_config(modality="flow", objective="ce")
+  c = get_kinetics400_config(modality="flow", objective="ce")
+  c.paper_rows = paper_rows.section("d3d_t2_s3dg_flow", "d3d_t6_temporal")
+  return c

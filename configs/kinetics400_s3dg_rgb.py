@@ -9,7 +9,10 @@ Kinetics-400 validation set (74.7 on the full set). Runtime: roughly a day on a 
 """
 
 from configs.kinetics400_common import get_kinetics400_config
+from d3d_jax import paper_rows
 
 
 def get_config():
-  return get_kinetics400_config(modality="rgb", objective="ce")
+  c = get_kinetics400_config(modality="rgb", objective="ce")
+  c.paper_rows = paper_rows.section("d3d_t2_s3dg_rgb", "d3d_t6_s3dg")
+  return c

@@ -33,15 +33,21 @@ on 4 GPUs (estimated for V100s; see configs/liu2020_common.py).
 """
 
 from configs.liu2020_common import OBJECTIVE_OF_HEAD, get_liu2020_config
+from d3d_jax import paper_rows
 
 # variant -> (head, modality)
 VARIANTS = {"i3d_rgb": ("logits", "rgb"), "i3d_flow": ("logits", "flow"),
             "prob_atten_flow": ("prob_atten", "flow")}
+# variant -> its Table 3 rows (d3d_jax/paper_rows.py); the teacher has none.
+PAPER_ROWS = {"i3d_rgb": ("liu_t3_i3d_rgb",), "i3d_flow": ("liu_t3_i3d_flow",),
+              "prob_atten_flow": ()}
 
 
 def get_config(variant: str = "i3d_rgb"):
   if variant not in VARIANTS:
     raise ValueError(f"configs/liu2020_ssv2.py:{variant}: the variants are {sorted(VARIANTS)}")
   head, modality = VARIANTS[variant]
-  return get_liu2020_config(dataset="ssv2", modality=modality, head=head,
-                            objective=OBJECTIVE_OF_HEAD[head])
+  c = get_liu2020_config(dataset="ssv2", modality=modality, head=head,
+                         objective=OBJECTIVE_OF_HEAD[head])
+  c.paper_rows = paper_rows.section(*PAPER_ROWS[variant])
+  return c

@@ -51,6 +51,7 @@ on 4 GPUs (estimated for V100s; the teacher's forward pass adds about a third pe
 """
 
 from configs.liu2020_common import get_liu2020_config, set_teacher
+from d3d_jax import paper_rows
 
 TEACHER = "gs://YOUR_BUCKET/workdirs/liu2020_ssv2_prob_atten_flow"
 
@@ -60,4 +61,5 @@ def get_config():
                          objective="attention_distill")
   c.objective.motion_weight = 1.0      # lambda_1 (Sec. 3.5)
   c.objective.appearance_weight = None  # lambda_2 = 1 / (T H W) of the map's grid
+  c.paper_rows = paper_rows.section("liu_t3_prob_distill")
   return set_teacher(c, TEACHER)

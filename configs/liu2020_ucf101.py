@@ -29,6 +29,7 @@ configs/liu2020_common.py. Runtime: about 1.5 h on UCF101 (0.5 h HMDB51, 1.2 h E
 """
 
 from configs.liu2020_common import OBJECTIVE_OF_HEAD, get_liu2020_config
+from d3d_jax import paper_rows
 
 # variant -> (head, modality); the head names the objective (OBJECTIVE_OF_HEAD).
 VARIANTS = {f"{name}_{modality}": (head, modality)
@@ -41,5 +42,9 @@ def get_config(variant: str = "prob_atten_rgb"):
   if variant not in VARIANTS:
     raise ValueError(f"configs/liu2020_ucf101.py:{variant}: the variants are {sorted(VARIANTS)}")
   head, modality = VARIANTS[variant]
-  return get_liu2020_config(dataset="ucf101", modality=modality, head=head,
-                            objective=OBJECTIVE_OF_HEAD[head])
+  c = get_liu2020_config(dataset="ucf101", modality=modality, head=head,
+                         objective=OBJECTIVE_OF_HEAD[head])
+  # The row of each dataset column: the dataset flags pick one (input.num_classes).
+  c.paper_rows = paper_rows.section(*(f"liu_t1_{variant}_{dataset}"
+                                      for dataset in ("ucf101", "hmdb51", "egtea")))
+  return c

@@ -59,6 +59,7 @@ configs/liu2020_common.py. Runtime: about 2 h on UCF101 (0.7 h HMDB51) on 4 GPUs
 """
 
 from configs.liu2020_common import get_liu2020_config, set_teacher
+from d3d_jax import paper_rows
 
 TEACHER = "gs://YOUR_BUCKET/workdirs/liu2020_ucf101_prob_atten_flow"
 
@@ -68,4 +69,6 @@ def get_config():
                          objective="attention_distill")
   c.objective.motion_weight = 1.0      # lambda_1 (Sec. 3.5)
   c.objective.appearance_weight = None  # lambda_2 = 1 / (T H W) of the map's grid
+  c.paper_rows = paper_rows.section("liu_t2_prob_distill_ucf101",
+                                    "liu_t2_prob_distill_hmdb51")
   return set_teacher(c, TEACHER)

@@ -70,6 +70,7 @@ leave it to the paper-tables issue. Runtime (8 V100-class GPUs, float32, estimat
 import ml_collections
 
 from configs.base import get_base_config, model_config
+from d3d_jax import paper_rows
 from d3d_jax.objectives import objective_config
 
 TRAIN_VIDEOS, EPOCHS, BATCH = 86_017, 50, 64
@@ -98,6 +99,19 @@ VARIANTS = {
     "i3d_w3_32f": ("i3d", 32, W3, {}, True, None),
     "i3d_64f": ("i3d", 64, None, {}, False, None),
     "i3d_w3_64f": ("i3d", 64, W3, {}, True, None),
+}
+# variant -> its rows of Tables 5-8 (d3d_jax/paper_rows.py); stage-1 runs of the
+# ablations have none.
+PAPER_ROWS = {
+    "tsm": ("w3_t6_tsm", "w3_t7_tsm"),
+    "w3_stage1": ("w3_t5_wo_mfr", "w3_t7_w3_wo_mfr"),
+    "w3": ("w3_t5_full", "w3_t6_w3", "w3_t7_w3"),
+    "w3_wo_afr": ("w3_t5_wo_afr",), "w3_wo_sa": ("w3_t5_wo_sa",),
+    "w3_wo_ta": ("w3_t5_wo_ta",),
+    "cbam": ("w3_t6_cbam", "w3_t7_cbam"), "cbam_mfr": ("w3_t7_cbam_mfr",),
+    "tsm_8f": ("w3_t8_tsm_8f",), "w3_stage1_8f": ("w3_t8_tsm_w3_8f",),
+    "i3d_32f": ("w3_t8_i3d_32f",), "i3d_w3_32f": ("w3_t8_i3d_w3_32f",),
+    "i3d_64f": ("w3_t8_i3d_64f",), "i3d_w3_64f": ("w3_t8_i3d_w3_64f",),
 }
 
 
@@ -156,6 +170,7 @@ def get_config(variant: str = "w3"):
   c.schedule.base_lr = 0.01
   c.schedule.boundaries = (20 * STEPS_PER_EPOCH, 40 * STEPS_PER_EPOCH)
   c.compute_dtype = "bfloat16"
+  c.paper_rows = paper_rows.section(*PAPER_ROWS.get(variant, ()))
   return c
 
 

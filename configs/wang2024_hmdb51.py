@@ -28,13 +28,20 @@ rest as configs/wang2024_common.py. Runtime: about 40% of the UCF101 rows (3,570
 """
 
 from configs.wang2024_common import get_wang2024_config
+from d3d_jax import paper_rows
 
 VARIANTS = ("teacher_i3d", "teacher_i3d_att", "top_i3d", "top_i3d_kd", "top_i3d_fitnets",
             "top_i3d_at", "top_i3d_dkd", "top_i3d_gkd")
+# variant -> its Table 1 HMDB51 row (d3d_jax/paper_rows.py).
+PAPER_ROWS = {"teacher_i3d": ("wang_t1_teacher_hmdb51",),
+              "top_i3d": ("wang_t1_student_hmdb51",), "top_i3d_kd": ("wang_t1_kd_hmdb51",),
+              "top_i3d_at": ("wang_t1_at_hmdb51",), "top_i3d_gkd": ("wang_t1_ours_hmdb51",)}
 
 
 def get_config(variant: str = "top_i3d_gkd"):
   if variant not in VARIANTS:
     raise ValueError(f"configs/wang2024_hmdb51.py:{variant}: the variants are "
                      f"{sorted(VARIANTS)}")
-  return get_wang2024_config("hmdb51", variant)
+  c = get_wang2024_config("hmdb51", variant)
+  c.paper_rows = paper_rows.section(*PAPER_ROWS.get(variant, ()))
+  return c

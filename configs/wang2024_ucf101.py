@@ -42,12 +42,34 @@ roughly 2-3 days on one A100 in bfloat16 (estimated, not measured here).
 """
 
 from configs.wang2024_common import ROWS, get_wang2024_config
+from d3d_jax import paper_rows
 
 VARIANTS = tuple(ROWS)
+# variant -> its rows of Tables 1, 3, 4 and 5 (d3d_jax/paper_rows.py).
+PAPER_ROWS = {
+    "teacher_i3d": ("wang_t1_teacher_ucf101", "wang_t4_i3d"),
+    "teacher_i3d_att": ("wang_t4_i3d_att",),
+    "top_i3d": ("wang_t1_student_ucf101", "wang_t3_baseline", "wang_t4_top_i3d",
+                "wang_t5_top_i3d"),
+    "top_i3d_att": ("wang_t3_recon", "wang_t4_top_i3d_att"),
+    "top_i3d_kd": ("wang_t1_kd_ucf101",),
+    "top_i3d_fitnets": (),
+    "top_i3d_at": ("wang_t1_at_ucf101",),
+    "top_i3d_dkd": (),
+    "top_i3d_gkd": ("wang_t1_ours_ucf101", "wang_t3_all", "wang_t5_top_i3d_ours"),
+    "top_i3d_gkd_no_kd_att": ("wang_t3_recon_kd_cvae",),
+    "top_i3d_gkd_no_kd_gen": ("wang_t3_recon_kd_att",),
+    "bottom_i3d": ("wang_t5_bottom_i3d",),
+    "bottom_i3d_gkd": ("wang_t5_bottom_i3d_ours",),
+    "i2d": ("wang_t5_i2d",),
+    "i2d_gkd": ("wang_t5_i2d_ours",),
+}
 
 
 def get_config(variant: str = "top_i3d_gkd"):
   if variant not in VARIANTS:
     raise ValueError(f"configs/wang2024_ucf101.py:{variant}: the variants are "
                      f"{sorted(VARIANTS)}")
-  return get_wang2024_config("ucf101", variant)
+  c = get_wang2024_config("ucf101", variant)
+  c.paper_rows = paper_rows.section(*PAPER_ROWS.get(variant, ()))
+  return c

@@ -12,7 +12,8 @@
   in ``WORKDIR/run_config.json`` and refuses to resume checkpoints written under
   another config (every changed key listed) unless `checkpoint.allow_config_change`.
 * SIGTERM / SIGINT (preemption) set a flag; the train loop saves synchronously and
-  exits cleanly at the next step boundary, without evaluation or export. During a
+  exits cleanly at the next step boundary, without evaluation or export. On a
+  multi-host job a signal to any one process stops every process at the same step. During a
   final evaluation, which writes nothing until its pass ends, SIGTERM stops it at
   once (`raise_on_termination`).
 * `export_model` writes ``WORKDIR/export``: the student network's params and BN
@@ -32,11 +33,13 @@ from typing import Any, Optional
 from absl import logging
 import jax
 from jax.experimental import multihost_utils
+import numpy as np
 import orbax.checkpoint as ocp
 from flax import traverse_util
 
 from data_pipelines import atomic_file, paths
 from d3d_jax.export import load_metadata, save_model_variables
+from d3d_jax.sharding import host_copy
 from d3d_jax.train_state import TrainState
 
 EXPORT_DIR = "export"
@@ -240,9 +243,9 @@ def export_model(workdir: str, state: TrainState, metadata: dict[str, Any],
   """Writes the student network's variables and `metadata` (the `build_model` call),
   with the step, to ``workdir/export`` (replacing it), with the training-only modules
   `extra_modules` (`Objective.exported_extra_modules`)."""
-  params = jax.device_get(state.params["student"])
-  batch_stats = jax.device_get(state.batch_stats["student"])
-  extras = {name: jax.device_get(state.params["extra"][name]) for name in extra_modules}
+  params = host_copy(state.params["student"])
+  batch_stats = host_copy(state.batch_stats["student"])
+  extras = {name: host_copy(state.params["extra"][name]) for name in extra_modules}
   path = str(paths.resolve(workdir) / EXPORT_DIR)
   metadata = dict(metadata, step=int(jax.device_get(state.step)))
   save_model_variables(path, params, batch_stats, metadata=metadata, overwrite=True,
@@ -300,6 +303,19 @@ class PreemptionFlag:
   @property
   def is_set(self) -> bool:
     return self._event.is_set()
+
+  def is_set_on_any_host(self) -> bool:
+    """Whether any process of the job received the signal.
+
+    Every process must stop at the same step: the checkpoint save and the next train
+    step are collective, so a process that stopped alone (the signal reaches each
+    host at its own moment) would leave the others waiting in them. On a multi-host
+    job this costs one scalar all-gather per call, which waits for the step in flight.
+    """
+    if jax.process_count() == 1:
+      return self.is_set
+    flags = multihost_utils.process_allgather(np.int32(self.is_set))
+    return bool(np.max(flags))
 
 
 class TerminatedError(BaseException):

@@ -14,7 +14,12 @@ export; `evaluate_train_state` runs them on the live train state during training
 
 import dataclasses
 import itertools
+<<<<<<< HEAD
 from typing import Callable, Iterable, Mapping, Optional, Sequence
+=======
+import json
+from typing import Iterable, Mapping, Optional, Sequence
+>>>>>>> multihost
 
 from absl import logging
 import jax
@@ -182,11 +187,27 @@ def evaluate_members(members, config, mesh, info=None):
   return metrics, evaluators["multiview"].per_class
 
 
+METRICS_FILE = "metrics.json"
+
+
+def write_metrics(workdir: str, step: int, metrics: Mapping[str, float]) -> str:
+  """Writes ``workdir/eval/metrics.json`` = {'step': step, 'metrics': metrics} (host 0,
+  atomically): the newest evaluation's metrics, which `d3d_jax.tables` reads."""
+  path = str(paths.resolve(workdir) / "eval" / METRICS_FILE)
+  if jax.process_index() == 0:
+    # default=float: evaluators may report NumPy scalars.
+    record = json.loads(json.dumps({"step": int(step), "metrics": dict(metrics)},
+                                   default=float))
+    atomic_file.write_json(path, record)
+  return path
+
+
 def _write_results(workdir, metrics, evaluators, writer, step) -> None:
   for name, evaluator in evaluators.items():
     if isinstance(evaluator, MultiView):
       write_per_class(workdir, "model" if name == "multiview" else name,
                       evaluator.per_class)
+  write_metrics(workdir, step, metrics)
   writer.write_scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
 
 

@@ -9,9 +9,10 @@ prob_atten_flow``; its get_config(variant) lists them). Re-running with the same
 locked, so an override of a key that does not exist is an error naming the key.
 On a multi-host TPU pod or GPU cluster, `jax.distributed.initialize()` runs when the
 usual environment says so (TPU VM metadata, SLURM / Open MPI variables, or an explicit
-JAX_COORDINATOR_ADDRESS), and every host runs the same command (launch/tpu.sh).
-Compilations are cached on disk (`d3d_jax.compilation_cache`: ~/.cache/d3d_jax/
-jax_compilation_cache by default), so a resume or a second run starts in seconds.
+JAX_COORDINATOR_ADDRESS with JAX_NUM_PROCESSES and JAX_PROCESS_ID), and every host runs
+the same command (launch/tpu.sh, launch/gpu.sh). Compilations are cached on disk
+(`d3d_jax.compilation_cache`: ~/.cache/d3d_jax/jax_compilation_cache by default), so a
+resume or a second run skips most of the compile.
 """
 
 import os
@@ -28,6 +29,24 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def _explicit_process_env() -> dict:
+  """`jax.distributed.initialize` arguments from JAX_NUM_PROCESSES / JAX_PROCESS_ID.
+
+  JAX itself reads JAX_COORDINATOR_ADDRESS but not these two (it detects them only on
+  TPU VMs, SLURM and Open MPI), so a plain cluster (launch/gpu.sh, several local CPU
+  processes) passes them here; set both or neither."""
+  names = ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
+  given = {name: os.environ[name] for name in names if os.environ.get(name)}
+  if not given:
+    return {}
+  if len(given) != len(names):
+    raise ValueError(f"set both {names[0]} and {names[1]} (or neither), got {given}")
+  try:
+    return {"num_processes": int(given[names[0]]), "process_id": int(given[names[1]])}
+  except ValueError:
+    raise ValueError(f"{names[0]} and {names[1]} must be integers, got {given}") from None
+
+
 def _maybe_initialize_distributed() -> None:
   import jax  # pylint: disable=g-import-not-at-top
   multi_host_env = any(os.environ.get(k) for k in (
@@ -36,7 +55,7 @@ def _maybe_initialize_distributed() -> None:
   if multi_host_env and "TPU_WORKER_HOSTNAMES" in os.environ:
     multi_host_env = len(os.environ["TPU_WORKER_HOSTNAMES"].split(",")) > 1
   if multi_host_env:
-    jax.distributed.initialize()
+    jax.distributed.initialize(**_explicit_process_env())
 
 
 def main(argv) -> None:

@@ -88,3 +88,17 @@ def sum_across_hosts(values):
     return values
   from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   return np.asarray(multihost_utils.process_allgather(values)).sum(0)
+
+
+def host_copy(tree):
+  """NumPy copies of a tree of global arrays, on every host.
+
+  `jax.device_get` reads only arrays whose shards are all on this host; a parameter
+  that FSDP shards across hosts is gathered from them first (a collective: every
+  process calls this together)."""
+  def copy(x):
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return jax.device_get(x)
+  return jax.tree_util.tree_map(copy, tree)

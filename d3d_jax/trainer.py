@@ -164,8 +164,9 @@ def _load_init_from(exp: Experiment, state: TrainState):
           stored, build_call(exp.config.model, exp.num_classes), "model")
   try:
     params, stats = load_init_from(
-        init_from, jax.device_get(state.params["student"]),
-        jax.device_get(state.batch_stats["student"]), new_modules=exp.student.new_modules())
+        init_from, sharding_lib.host_copy(state.params["student"]),
+        sharding_lib.host_copy(state.batch_stats["student"]),
+        new_modules=exp.student.new_modules())
   except CheckpointMismatchError as error:
     if not differences:
       raise
@@ -369,11 +370,13 @@ def _train_holding_lease(config, workdir: str, lease) -> TrainState:
         lease.check()
       if step % config.checkpoint.every_steps == 0 or step == config.total_steps:
         checkpointer.save(state)
-      if (config.mode == "train_and_eval" and config.eval_every_steps and not preempted.is_set
+      stop = preempted.is_set_on_any_host()
+      if (config.mode == "train_and_eval" and config.eval_every_steps and not stop
           and step % config.eval_every_steps == 0 and step < config.total_steps):
         evaluation.evaluate_train_state(exp, state, writer, step,
-                                        stop=lambda: preempted.is_set)
-      if preempted.is_set:
+                                        stop=preempted.is_set_on_any_host)
+        stop = preempted.is_set_on_any_host()
+      if stop:
         checkpointer.save(state, force=True)
         checkpointer.wait()
         break
