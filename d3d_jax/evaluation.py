@@ -14,12 +14,8 @@ export; `evaluate_train_state` runs them on the live train state during training
 
 import dataclasses
 import itertools
-<<<<<<< HEAD
-from typing import Callable, Iterable, Mapping, Optional, Sequence
-=======
 import json
-from typing import Iterable, Mapping, Optional, Sequence
->>>>>>> multihost
+from typing import Callable, Iterable, Mapping, Optional, Sequence
 
 from absl import logging
 import jax
