@@ -288,7 +288,7 @@ remote_run_command() {
     echo "${prefix}nohup setsid bash -c $(printf %q "$job") >> $remote_logs/run.log 2>&1 < /dev/null &"
   else
     # `exec` inside the subshell makes the recorded pid the python process itself.
-    echo "${prefix}(echo \$BASHPID > $remote_logs/run.pid; exec $main) 2>&1 | tee -a $remote_logs/run.log"
+    echo "${prefix}(echo \$BASHPID > $remote_logs/run.pid; exec $main ) 2>&1 | tee -a $remote_logs/run.log"
   fi
 }
 
