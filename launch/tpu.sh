@@ -259,9 +259,9 @@ cmd_setup() {
   else
     if ((dry_run)); then printf 'tar -czf %q -C %q (git ls-files --cached --others --exclude-standard)\n' "$archive" "$repo" >&3
     else
+      # --ignore-failed-read: a tracked file deleted in the working tree is left out.
       (cd "$repo" && git ls-files -z --cached --others --exclude-standard \
-        | xargs -0 -I{} sh -c 'test -e "$1" && printf "%s\0" "$1"' _ {} \
-        | tar -czf "$archive" --null -T -)
+        | tar -czf "$archive" --null -T - --ignore-failed-read 2>/dev/null)
     fi
     setup_hash=$(cksum < "$repo/setup.py" | cut -d' ' -f1)
   fi

@@ -30,7 +30,7 @@ class Launcher:
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
     gcloud = bin_dir / 'gcloud'
-    gcloud.write_text(f'#!/bin/sh\nexec {sys.executable} {FAKE_GCLOUD} "$@"\n')
+    gcloud.write_text(f'#!/bin/sh\nexec {sys.executable} -S -E {FAKE_GCLOUD} "$@"\n')
     gcloud.chmod(0o755)
     self.calls_file = tmp_path / 'calls.jsonl'
     self.world_file = tmp_path / 'world.json'
@@ -46,7 +46,7 @@ class Launcher:
         'export PATH="$HOME/fakebin:$PATH"\n')
     python = worker / 'fakebin' / 'python'
     python.write_text(
-        f'#!{sys.executable}\nimport json, os, sys\n'
+        f'#!{sys.executable} -S\nimport json, os, sys\n'
         "with open(os.path.expanduser('~/python_calls.jsonl'), 'a') as f:\n"
         '  f.write(json.dumps(sys.argv[1:]) + "\\n")\n')
     python.chmod(0o755)
