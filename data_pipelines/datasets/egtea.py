@@ -69,20 +69,11 @@ def build(root: str, split: int, label: str = 'action',
                            sorted(names.values()), result)
 
 
-def main(argv):
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  f = flags.FLAGS
-  recipe_lib.run_main(lambda: build(f.root, f.split, f.label,
-                                    f.annotations_dir, f.videos_dir))
-
-
 if __name__ == '__main__':
-  from absl import app, flags  # pylint: disable=g-import-not-at-top,g-multiple-import
-  recipe_lib.define_flags(flags)
+  from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_integer('split', 1, 'Official split: 1, 2 or 3.')
   flags.DEFINE_enum('label', 'action', list(LABEL_COLUMNS), 'Which task.')
   flags.DEFINE_string('annotations_dir', 'action_annotation', 'Split and index '
                       'files under --root.')
   flags.DEFINE_string('videos_dir', 'cropped_clips', 'Clip folder under --root.')
-  app.run(main)
+  recipe_lib.run(build)

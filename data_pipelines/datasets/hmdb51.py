@@ -53,19 +53,11 @@ def build(root: str, split: int, videos_dir: str = 'hmdb51_org',
       [recipe_lib.split_from_listed(n, listed[n], on_disk) for n in ('train', 'test')])
 
 
-def main(argv):
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  f = flags.FLAGS
-  recipe_lib.run_main(lambda: build(f.root, f.split, f.videos_dir, f.splits_dir))
-
-
 if __name__ == '__main__':
-  from absl import app, flags  # pylint: disable=g-import-not-at-top,g-multiple-import
-  recipe_lib.define_flags(flags)
+  from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_integer('split', 1, 'Official split: 1, 2 or 3.')
   flags.DEFINE_string('videos_dir', 'hmdb51_org', 'Video folder (CLASS/VIDEO.avi) '
                       'under --root.')
   flags.DEFINE_string('splits_dir', 'testTrainMulti_7030_splits', 'Split files '
                       'under --root.')
-  app.run(main)
+  recipe_lib.run(build)

@@ -97,17 +97,9 @@ def build(root: str, splits=('train', 'val'),
   return recipe_lib.Recipe(f'kinetics{len(classes)}', str(base), classes, result)
 
 
-def main(argv):
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  f = flags.FLAGS
-  recipe_lib.run_main(lambda: build(f.root, tuple(f.splits), f.annotations_dir))
-
-
 if __name__ == '__main__':
-  from absl import app, flags  # pylint: disable=g-import-not-at-top,g-multiple-import
-  recipe_lib.define_flags(flags)
+  from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_list('splits', ['train', 'val'], 'Splits to convert.')
   flags.DEFINE_string('annotations_dir', 'annotations', 'Annotation CSVs under '
                       '--root.')
-  app.run(main)
+  recipe_lib.run(build)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import inspect
 import io
 import os
 import shlex
@@ -149,8 +150,14 @@ def write_tfrecords_commands(recipe: Recipe, output_dir: epath.PathLike,
            *extra_flags] for split in recipe.splits]
 
 
-def define_flags(flags) -> None:
-  """The flags every recipe has (each module adds its own)."""
+def run(build: Callable[..., Recipe]) -> None:
+  """A recipe module's entry point, after it has defined its own flags.
+
+  Adds the common flags, then calls `build` with the flag of each of its
+  parameters (`root` and the module's own), writes the CSVs and label map,
+  and prints (or with --run runs) the write_tfrecords commands.
+  """
+  from absl import app, flags  # pylint: disable=g-import-not-at-top,g-multiple-import
   flags.DEFINE_string('root', None, 'Folder of the official download.',
                       required=True)
   flags.DEFINE_string('output_dir', None, 'Where the split CSVs and '
@@ -163,22 +170,22 @@ def define_flags(flags) -> None:
                       "one shell-quoted string, e.g. '--num_shards=256 "
                       "--workers=32'.")
 
+  def main(argv):
+    del argv
+    f = flags.FLAGS
+    recipe = build(**{name: f[name].value
+                      for name in inspect.signature(build).parameters})
+    summary = write_recipe(recipe, f.output_dir)
+    for name, counts in summary.items():
+      print(f'{recipe.dataset} {name}: {counts["videos"]} videos, '
+            f'{counts["missing"]} listed but missing '
+            f'({f.output_dir}/{name}_missing.txt)', file=sys.stderr)
+    records_dir = f.records_dir or os.fspath(
+        paths.resolve(f.output_dir) / 'tfrecords')
+    for argv in write_tfrecords_commands(recipe, f.output_dir, records_dir,
+                                         shlex.split(f.tfrecords_flags)):
+      print(shlex.join(argv))
+      if f.run:
+        subprocess.run(argv, check=True)
 
-def run_main(build: Callable[[], Recipe]) -> None:
-  """A recipe's `main`: build, write the CSVs, print or run the commands."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  f = flags.FLAGS
-  recipe = build()
-  summary = write_recipe(recipe, f.output_dir)
-  for name, counts in summary.items():
-    print(f'{recipe.dataset} {name}: {counts["videos"]} videos, '
-          f'{counts["missing"]} listed but missing '
-          f'({f.output_dir}/{name}_missing.txt)', file=sys.stderr)
-  records_dir = f.records_dir or os.fspath(
-      paths.resolve(f.output_dir) / 'tfrecords')
-  commands = write_tfrecords_commands(recipe, f.output_dir, records_dir,
-                                      shlex.split(f.tfrecords_flags))
-  for argv in commands:
-    print(shlex.join(argv))
-    if f.run:
-      subprocess.run(argv, check=True)
+  app.run(main)

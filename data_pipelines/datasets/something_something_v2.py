@@ -69,18 +69,11 @@ def build(root: str, annotations_dir: str = '',
                            result)
 
 
-def main(argv):
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  f = flags.FLAGS
-  recipe_lib.run_main(lambda: build(f.root, f.annotations_dir, f.videos_dir))
-
-
 if __name__ == '__main__':
-  from absl import app, flags  # pylint: disable=g-import-not-at-top,g-multiple-import
-  recipe_lib.define_flags(flags)
+  from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string('annotations_dir', '', 'Folder of the JSON files under '
                       '--root (default: --root itself).')
   flags.DEFINE_string('videos_dir', '20bn-something-something-v2', 'Folder of '
                       'ID.webm under --root.')
-  app.run(main)
+  flags.DEFINE_list('splits', ['train', 'validation'], 'Splits to convert.')
+  recipe_lib.run(build)

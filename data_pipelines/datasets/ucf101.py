@@ -52,17 +52,9 @@ def build(root: str, split: int, videos_dir: str = 'UCF-101',
                            splits)
 
 
-def main(argv):
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  f = flags.FLAGS
-  recipe_lib.run_main(lambda: build(f.root, f.split, f.videos_dir, f.lists_dir))
-
-
 if __name__ == '__main__':
-  from absl import app, flags  # pylint: disable=g-import-not-at-top,g-multiple-import
-  recipe_lib.define_flags(flags)
+  from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_integer('split', 1, 'Official split: 1, 2 or 3.')
   flags.DEFINE_string('videos_dir', 'UCF-101', 'Video folder under --root.')
   flags.DEFINE_string('lists_dir', 'ucfTrainTestlist', 'Split lists under --root.')
-  app.run(main)
+  recipe_lib.run(build)
