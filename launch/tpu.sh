@@ -42,6 +42,8 @@ Slice options (each also read from the environment variable in brackets):
 Other options:
   --ref=GIT_REF             setup: ship `git archive GIT_REF` instead of the working tree
                             (default: every tracked and untracked, not ignored file).
+  --python=PYTHON           setup: the workers' interpreter for the venv (default python3.11,
+                            which setup.py needs; apt-installed when the image lacks it).
   --env=KEY=VALUE           run/watch: export this variable for the job (repeatable).
   --detach                  run: start the job in the background on every worker and return.
   --worker=N|all            logs/ssh: which worker (default 0).
@@ -72,7 +74,7 @@ die() { echo "launch/tpu.sh: $*" >&2; exit 2; }
 name=${D3D_TPU_NAME:-} zone=${D3D_TPU_ZONE:-} project=${D3D_TPU_PROJECT:-}
 accelerator_type=${D3D_TPU_ACCELERATOR_TYPE:-v4-8}
 runtime_version=${D3D_TPU_RUNTIME_VERSION:-tpu-ubuntu2204-base}
-spot=0 queued=0 dry_run=0 detach=0 follow=0 ref='' worker=0
+spot=0 queued=0 dry_run=0 detach=0 follow=0 ref='' worker=0 python=python3.11
 max_retries=5 poll_seconds=60
 envs=() passthrough=() command=''
 
@@ -87,6 +89,7 @@ while (($#)); do
     --spot) spot=1 ;;
     --queued) queued=1 ;;
     --ref=*) ref=${1#*=} ;;
+    --python=*) python=${1#*=} ;;
     --env=*) envs+=("${1#*=}") ;;
     --detach) detach=1 ;;
     --worker=*) worker=${1#*=} ;;
@@ -110,6 +113,7 @@ esac
 [[ -n $zone ]] || die "--zone (or D3D_TPU_ZONE) is required"
 [[ $max_retries =~ ^[0-9]+$ ]] || die "--max-retries must be a whole number, got '$max_retries'"
 [[ $poll_seconds =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--poll-seconds must be a number, got '$poll_seconds'"
+[[ $python =~ ^[A-Za-z0-9._/-]+$ ]] || die "--python must be an interpreter name or path, got '$python'"
 [[ $worker == all || $worker =~ ^[0-9]+$ ]] || die "--worker must be a number or 'all', got '$worker'"
 for kv in ${envs[@]+"${envs[@]}"}; do
   [[ $kv =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || die "--env must be KEY=VALUE, got '$kv'"
@@ -270,7 +274,8 @@ cmd_setup() {
   # fresh worker or a changed setup.py (the marker holds setup.py's checksum).
   ssh_all "set -e; rm -rf $remote_dir && mkdir -p $remote_dir && tar -xzf \$HOME/d3d_jax.tar.gz -C $remote_dir
 if [ \"\$(cat $remote_venv/.d3d_jax_installed 2>/dev/null)\" != $setup_hash ]; then
-  python3 -m venv $remote_venv && $remote_venv/bin/pip install -q -U pip &&
+  command -v $python >/dev/null || { sudo apt-get update -qq && sudo apt-get install -y -qq $python $python-venv; }
+  $python -m venv $remote_venv && $remote_venv/bin/pip install -q -U pip &&
   $remote_venv/bin/pip install -q -e \"$remote_dir[tpu]\" && echo $setup_hash > $remote_venv/.d3d_jax_installed
 fi"
   ((dry_run)) || rm -rf "$(dirname "$archive")"

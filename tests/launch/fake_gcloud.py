@@ -10,12 +10,14 @@ world it simulates lives in the JSON file $FAKE_GCLOUD_WORLD:
                 order: 'ok' (exit 0), 'fail' (exit 1) or 'preempt' (the slice is preempted
                 mid-run: node PREEMPTED, queued resource SUSPENDED, ssh exits 255)
 
-A training run's --command is executed with bash, with HOME=$FAKE_GCLOUD_WORKER_HOME (one
-simulated worker), so the test sees exactly what a worker's shell would run.
+Every ssh --command is executed with bash, with HOME=$FAKE_GCLOUD_WORKER_HOME (one
+simulated worker), and scp copies into that home, so the test sees exactly what a worker's
+shell would do. Creating or deleting the slice empties the home: a new slice is a fresh VM.
 """
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -31,6 +33,7 @@ def main(argv):
   name = positional[0].split(':')[0] if verb != 'scp' else positional[1].split(':')[0]
   options = dict(a[2:].split('=', 1) for a in argv if a.startswith('--') and '=' in a)
   table = world['queued'] if group == 'queued-resources' else world['nodes']
+  home = os.environ['FAKE_GCLOUD_WORKER_HOME']
   code = 0
   if verb == 'describe':
     if name not in table:
@@ -48,14 +51,22 @@ def main(argv):
       world['nodes'][options['node-id']] = 'READY'
     else:
       world['nodes'][name] = 'READY'
+    if not code:
+      _fresh_home(home)
   elif verb == 'delete':
     table.pop(name, None)
     if group == 'queued-resources':
       world['nodes'].pop(name, None)
-  elif verb == 'ssh' and 'd3d_jax.main' in options.get('command', ''):
+    _fresh_home(home)
+  elif verb == 'scp':
+    source, destination = positional[0], positional[1].split(':', 1)[1]
+    shutil.copy(source, os.path.join(home, destination))
+  elif verb == 'ssh':
+    env = dict(os.environ, HOME=home)
+    code = subprocess.run(['bash', '-c', options['command']], env=env,
+                          check=False).returncode
+  if verb == 'ssh' and 'd3d_jax.main' in options.get('command', ''):
     outcome = world['run_outcomes'].pop(0)
-    env = dict(os.environ, HOME=os.environ['FAKE_GCLOUD_WORKER_HOME'])
-    subprocess.run(['bash', '-c', options['command']], env=env, check=False)
     if outcome == 'preempt':
       world['nodes'][name] = 'PREEMPTED'
       if name in world['queued']:
@@ -66,6 +77,11 @@ def main(argv):
   with open(world_path, 'w') as f:
     json.dump(world, f)
   return code
+
+
+def _fresh_home(home):
+  shutil.rmtree(home, ignore_errors=True)
+  os.makedirs(home)
 
 
 if __name__ == '__main__':

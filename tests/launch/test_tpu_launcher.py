@@ -22,6 +22,15 @@ MAIN_FLAGS = ['--config=configs/kinetics400_d3d.py', '--workdir=gs://bucket/k400
               '--config.name=a b (c)', "--config.note=it's \"quoted\" $HOME;"]
 
 
+def _executable(path, text):
+  path.write_text(text)
+  path.chmod(0o755)
+
+
+def _json_lines(path):
+  return [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+
+
 class Launcher:
   """Runs launch/tpu.sh with the fake gcloud; reads back the calls and the world."""
 
@@ -30,28 +39,34 @@ class Launcher:
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
     gcloud = bin_dir / 'gcloud'
-    gcloud.write_text(f'#!/bin/sh\nexec {sys.executable} -S -E {FAKE_GCLOUD} "$@"\n')
-    gcloud.chmod(0o755)
+    _executable(gcloud, f'#!/bin/sh\nexec {sys.executable} -S -E {FAKE_GCLOUD} "$@"\n')
     self.calls_file = tmp_path / 'calls.jsonl'
     self.world_file = tmp_path / 'world.json'
     self.world_file.write_text(json.dumps({
         'nodes': nodes or {}, 'queued': queued or {},
         'run_outcomes': list(run_outcomes)}))
-    # One simulated worker: its venv's activate puts a `python` that records argv.
+    # One simulated worker. Its PATH starts with fakes: `python` records its argv,
+    # `python3.11 -m venv DIR` makes a venv whose `pip` records its argv.
+    fakebin = tmp_path / 'fakebin'
+    fakebin.mkdir()
+    self.python_calls = tmp_path / 'python_calls.jsonl'
+    self.pip_calls = tmp_path / 'pip_calls.jsonl'
+    recorder = ('#!{exe} -S\nimport json, sys\n'
+                "with open({log!r}, 'a') as f:\n"
+                '  f.write(json.dumps(sys.argv[1:]) + "\\n")\n')
+    _executable(fakebin / 'python', recorder.format(exe=sys.executable,
+                                                    log=str(self.python_calls)))
+    _executable(fakebin / 'python3.11', (
+        f'#!/bin/sh\n[ "$1 $2" = "-m venv" ] || exit 1\nmkdir -p "$3/bin"\n'
+        f': > "$3/bin/activate"\ncat > "$3/bin/pip" <<EOF\n'
+        + recorder.format(exe=sys.executable, log=str(self.pip_calls)) +
+        'EOF\nchmod +x "$3/bin/pip"\n'))
     worker = tmp_path / 'worker'
     (worker / 'd3d_jax').mkdir(parents=True)
     (worker / 'd3d_jax_venv' / 'bin').mkdir(parents=True)
-    (worker / 'fakebin').mkdir()
-    (worker / 'd3d_jax_venv' / 'bin' / 'activate').write_text(
-        'export PATH="$HOME/fakebin:$PATH"\n')
-    python = worker / 'fakebin' / 'python'
-    python.write_text(
-        f'#!{sys.executable} -S\nimport json, os, sys\n'
-        "with open(os.path.expanduser('~/python_calls.jsonl'), 'a') as f:\n"
-        '  f.write(json.dumps(sys.argv[1:]) + "\\n")\n')
-    python.chmod(0o755)
+    (worker / 'd3d_jax_venv' / 'bin' / 'activate').write_text('')
     self.worker = worker
-    self.env = dict(os.environ, PATH=f'{bin_dir}:{os.environ["PATH"]}',
+    self.env = dict(os.environ, PATH=f'{bin_dir}:{fakebin}:{os.environ["PATH"]}',
                     FAKE_GCLOUD_CALLS=str(self.calls_file),
                     FAKE_GCLOUD_WORLD=str(self.world_file),
                     FAKE_GCLOUD_WORKER_HOME=str(worker))
@@ -61,9 +76,7 @@ class Launcher:
                           text=True, timeout=60, check=False)
 
   def calls(self):
-    if not self.calls_file.exists():
-      return []
-    return [json.loads(l) for l in self.calls_file.read_text().splitlines()]
+    return _json_lines(self.calls_file)
 
   def steps(self):
     """Each call as 'GROUP VERB' (+ ' run' / ' setup' for the two kinds of ssh)."""
@@ -77,8 +90,10 @@ class Launcher:
     return steps
 
   def worker_python_calls(self):
-    log = self.worker / 'python_calls.jsonl'
-    return [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
+    return _json_lines(self.python_calls)
+
+  def worker_pip_calls(self):
+    return _json_lines(self.pip_calls)
 
   def world(self):
     return json.loads(self.world_file.read_text())
@@ -109,6 +124,10 @@ def test_watch_recreates_a_preempted_spot_slice_and_resumes_with_the_same_comman
   # Both runs received the same argv: the rerun resumes from the same gs:// workdir.
   assert launcher.worker_python_calls() == [['-m', 'd3d_jax.main', *MAIN_FLAGS]] * 2
   assert launcher.world()['nodes'] == {'d3d-test': 'READY'}
+  # Each fresh slice got the code and one install of the TPU extra.
+  install = ['install', '-q', '-e', f'{launcher.worker}/d3d_jax[tpu]']
+  assert [c for c in launcher.worker_pip_calls() if '-e' in c] == [install] * 2
+  assert (launcher.worker / 'd3d_jax' / 'launch' / 'tpu.sh').exists()
 
 
 def test_watch_with_queued_resources_deletes_the_suspended_request_and_queues_again(tmp_path):
@@ -136,6 +155,21 @@ def test_watch_gives_up_after_max_retries(tmp_path):
   assert launcher.steps().count('tpu-vm ssh run') == 2
 
 
+def test_setup_installs_once_per_slice_and_again_when_setup_py_changes(tmp_path):
+  launcher = Launcher(tmp_path, nodes={'d3d-test': 'READY'})
+  for _ in range(2):
+    result = launcher('setup', *SLICE)
+    assert result.returncode == 0, result.stderr
+  assert launcher.worker_pip_calls() == [
+      ['install', '-q', '-U', 'pip'],
+      ['install', '-q', '-e', f'{launcher.worker}/d3d_jax[tpu]']]
+  assert (launcher.worker / 'd3d_jax' / 'setup.py').read_bytes() == (
+      REPO / 'setup.py').read_bytes()
+  (launcher.worker / 'd3d_jax_venv' / '.d3d_jax_installed').write_text('other\n')
+  launcher('setup', *SLICE)
+  assert len(launcher.worker_pip_calls()) == 4
+
+
 def test_create_reuses_a_ready_slice(tmp_path):
   launcher = Launcher(tmp_path, nodes={'d3d-test': 'READY'})
   result = launcher('create', *SLICE)
@@ -158,6 +192,7 @@ def test_config_overrides_reach_the_remote_command_intact(tmp_path):
   # And as bash runs it on the worker (fake_gcloud executes the command).
   assert launcher.worker_python_calls() == [['-m', 'd3d_jax.main', *MAIN_FLAGS]]
   assert (launcher.worker / 'd3d_jax_logs' / 'run.pid').exists()
+  assert (launcher.worker / 'd3d_jax_logs' / 'run.log').exists()
 
 
 def test_detached_run_quotes_overrides_through_the_nested_shell(tmp_path):
