@@ -57,8 +57,8 @@ class Launcher:
     _executable(fakebin / 'python', recorder.format(exe=sys.executable,
                                                     log=str(self.python_calls)))
     _executable(fakebin / 'python3.11', (
-        f'#!/bin/sh\n[ "$1 $2" = "-m venv" ] || exit 1\nmkdir -p "$3/bin"\n'
-        f': > "$3/bin/activate"\ncat > "$3/bin/pip" <<EOF\n'
+        '#!/bin/sh\n[ "$1 $2" = "-m venv" ] || exit 1\nmkdir -p "$3/bin"\n'
+        ': > "$3/bin/activate"\ncat > "$3/bin/pip" <<EOF\n'
         + recorder.format(exe=sys.executable, log=str(self.pip_calls)) +
         'EOF\nchmod +x "$3/bin/pip"\n'))
     worker = tmp_path / 'worker'
