@@ -120,9 +120,11 @@ for kv in ${envs[@]+"${envs[@]}"}; do
 done
 
 if [[ $command == run || $command == watch ]]; then
-  workdir=''
+  workdir='' previous=''
   for arg in ${passthrough[@]+"${passthrough[@]}"}; do
-    [[ $arg == --workdir=* ]] && workdir=${arg#--workdir=}
+    if [[ $arg == --workdir=* ]]; then workdir=${arg#--workdir=}
+    elif [[ $previous == --workdir ]]; then workdir=$arg; fi
+    previous=$arg
   done
   [[ -n $workdir ]] || die "$command needs '-- --config=... --workdir=gs://...'"
   if [[ $workdir != gs://* ]]; then
