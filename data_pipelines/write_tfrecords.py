@@ -40,6 +40,15 @@ deletes. Videos on gs:// are downloaded to a local temporary file for PyAV
 The assignment of videos to shards is a seeded shuffle of the input list, so
 a re-run with the same input and flags plans the same shards; a re-run with a
 different input list is detected and refused for finished shards.
+
+Many machines (TV-L1 flow dominates the cost: see the README's data section):
+run the same command on each machine with `--num_workers=M --shard_index=i`
+and the same full input, `--num_shards` and `--seed`. Every machine plans the
+same shards and writes only shards k with k % M == i, so names never collide
+and the result equals a single-machine run. The label map is fixed up front:
+pass `--label_map` (the same file for every split), or let each machine
+derive it from the full input list (the same sorted class names everywhere).
+The machine that finds every shard complete writes the manifest.
 """
 
 from __future__ import annotations
@@ -390,7 +399,8 @@ def write_split(sources: Sequence[VideoSource], *,
                 workers: int = 1, name: str = '', seed: int = 0,
                 pre_skipped: Iterable[SkippedVideo] = (),
                 input_description: str = '', show_progress: bool = True,
-                extra_manifest: dict[str, Any] | None = None
+                extra_manifest: dict[str, Any] | None = None,
+                shard_index: int = 0, num_workers: int = 1
                 ) -> dict[str, Any]:
   """Converts `sources` into the shards of one split and updates the manifest.
 
@@ -410,9 +420,17 @@ def write_split(sources: Sequence[VideoSource], *,
     input_description: where the videos came from (manifest only).
     show_progress: draw the progress bar on stderr.
     extra_manifest: extra keys stored in this split's manifest entry.
+    shard_index: which of `num_workers` machines this is (0-based).
+    num_workers: machines sharing this split: every machine passes the same
+      full `sources`, `num_shards`, `seed` and `class_names`, so all plan
+      the same shards, and writes only shards k with
+      k % num_workers == shard_index (names never collide; the result is
+      the single-machine dataset). The machine that finds every shard
+      complete writes the manifest entry.
 
   Returns:
-    This split's manifest entry.
+    This split's manifest entry; while other machines' shards are still
+    missing, a partial entry with 'complete': False (manifest untouched).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   name = name or split
@@ -426,6 +444,7 @@ def write_split(sources: Sequence[VideoSource], *,
   if dups:
     raise ValueError(f'split {split!r}: duplicate video ids {dups[:10]}')
   num_shards = num_shards or default_num_shards(len(sources))
+  mine = machine_shards(num_shards, shard_index, num_workers)
   plan = plan_shards(ids, num_shards, seed)
   out = paths.resolve(output_dir)
   status_dir = out / STATUS_DIRNAME
@@ -441,8 +460,11 @@ def write_split(sources: Sequence[VideoSource], *,
     fname = shard_filename(name, k, num_shards)
     final = out / fname
     status_path = status_dir / (fname + '.json')
+    if k not in mine and fname not in listed:
+      continue  # Another machine's shard, not written yet.
     for stale in sorted(n for n in listed if n.startswith(fname + '.tmp-')):
-      (out / stale).unlink()  # Left by an interrupted run.
+      if k in mine:
+        (out / stale).unlink()  # Left by an interrupted run.
     planned = [ids[i] for i in members]
     if fname in listed:
       if not status_path.exists():
@@ -524,12 +546,36 @@ def write_split(sources: Sequence[VideoSource], *,
     if pool is not None:
       pool.shutdown(wait=True, cancel_futures=True)
 
+  if len(shard_status) < num_shards:
+    return _partial_entry(name, num_shards, shard_status, len(mine) - len(pending))
   entry = _split_entry(name, num_shards, plan, shard_status, sources,
                        list(pre_skipped), options, input_description)
-  entry['resumed_shards'] = num_shards - len(pending)
+  entry['resumed_shards'] = len(mine) - len(pending)
   entry.update(extra_manifest or {})
   _update_manifest(out, split, entry, class_names)
   return entry
+
+
+def machine_shards(num_shards: int, shard_index: int,
+                   num_workers: int) -> set[int]:
+  """The shards machine `shard_index` of `num_workers` writes (round robin)."""
+  if num_workers < 1 or not 0 <= shard_index < num_workers:
+    raise ValueError(f'--shard_index={shard_index} must be in [0, '
+                     f'--num_workers={num_workers})')
+  if num_shards < num_workers:
+    raise ValueError(f'--num_shards={num_shards} < --num_workers={num_workers}: '
+                     'some machines would have no shard; use more shards')
+  return set(range(shard_index, num_shards, num_workers))
+
+
+def _partial_entry(name, num_shards, shard_status, resumed):
+  """What this machine can report while other machines' shards are missing."""
+  return {
+      'name': name, 'num_shards': num_shards, 'complete': False,
+      'shards_complete': len(shard_status), 'resumed_shards': resumed,
+      'num_written': sum(s['num_records'] for s in shard_status.values()),
+      'num_skipped': sum(len(s['skipped']) for s in shard_status.values()),
+  }
 
 
 def _split_entry(name, num_shards, plan, shard_status, sources,
@@ -615,6 +661,11 @@ def _define_flags():
     define(flag, value, f'TV-L1 parameter {field.name} (OpenCV meaning).')
   f.DEFINE_integer('workers', os.cpu_count() or 1, 'Worker processes.')
   f.DEFINE_integer('seed', 0, 'Seed of the video-to-shard assignment.')
+  f.DEFINE_integer('num_workers', 1, 'Machines sharing this split (each '
+                   'runs the tool on the full input list; not the worker '
+                   'processes: see --workers).')
+  f.DEFINE_integer('shard_index', 0, 'This machine: 0 .. --num_workers - 1; '
+                   'it writes the shards k with k % num_workers == it.')
   f.DEFINE_list('extensions', list(VIDEO_EXTENSIONS), 'Video file '
                 'extensions in folder mode.')
   f.DEFINE_bool('progress', True, 'Show the progress bar.')
@@ -655,7 +706,14 @@ def main(argv: Sequence[str]) -> None:
       class_names=class_names, num_shards=flags_.num_shards, options=options,
       workers=flags_.workers, name=flags_.name, seed=flags_.seed,
       pre_skipped=pre_skipped, input_description=flags_.input,
-      show_progress=flags_.progress)
+      show_progress=flags_.progress, shard_index=flags_.shard_index,
+      num_workers=flags_.num_workers)
+  if not entry.get('complete', True):
+    print(f'{flags_.split}: machine {flags_.shard_index} of '
+          f'{flags_.num_workers} done; {entry["shards_complete"]}/'
+          f'{entry["num_shards"]} shards complete so far. The machine that '
+          'completes the last shard writes the manifest.', file=sys.stderr)
+    return
   print(f'{flags_.split}: wrote {entry["num_written"]} videos in '
         f'{entry["num_shards"]} shards ({entry["resumed_shards"]} already '
         f'complete), skipped {entry["num_skipped"]}; see '

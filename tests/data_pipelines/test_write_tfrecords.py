@@ -153,3 +153,41 @@ def test_plan_shards_is_deterministic_and_balanced():
   assert sorted(i for shard in plan for i in shard) == list(range(10))
   assert sorted(len(s) for s in plan) == [3, 3, 4]
   assert np.any([plan != write_tfrecords.plan_shards(ids, 3, seed=1)])
+
+
+def test_machines_write_disjoint_shards_and_the_last_writes_the_manifest(
+    video_folder, tmp_path):
+  sources, _ = write_tfrecords.find_videos_in_folder(video_folder)
+  options = write_tfrecords.EncodeOptions(min_resize=32, flow='none')
+  names = sorted({s.label for s in sources})  # The label map, fixed up front.
+  kwargs = dict(split='train', class_names=names, num_shards=3, options=options,
+                show_progress=False)
+  out = tmp_path / 'machines'
+  first = write_tfrecords.write_split(sources, output_dir=str(out), shard_index=0,
+                                      num_workers=2, **kwargs)
+  assert _tfrecords(out) == ['train-00000-of-00003.tfrecord',
+                             'train-00002-of-00003.tfrecord']
+  assert first['complete'] is False and first['shards_complete'] == 2
+  assert not (out / 'manifest.json').exists()
+  last = write_tfrecords.write_split(sources, output_dir=str(out), shard_index=1,
+                                     num_workers=2, **kwargs)
+  assert _tfrecords(out) == ['train-00000-of-00003.tfrecord',
+                             'train-00001-of-00003.tfrecord',
+                             'train-00002-of-00003.tfrecord']
+  assert last['num_written'] == 6 and last['resumed_shards'] == 0
+  assert write_tfrecords.read_manifest(out)['splits']['train']['num_written'] == 6
+  # Same shards, byte for byte, as one machine writing everything.
+  single = tmp_path / 'single'
+  write_tfrecords.write_split(sources, output_dir=str(single), **kwargs)
+  for shard in _tfrecords(single):
+    assert (single / shard).read_bytes() == (out / shard).read_bytes()
+
+
+@pytest.mark.parametrize('num_shards, shard_index, num_workers, message', [
+    (4, 2, 2, r'--shard_index=2 must be in \[0, --num_workers=2\)'),
+    (2, 0, 3, '--num_shards=2 < --num_workers=3'),
+])
+def test_bad_machine_sharding_is_a_clear_error(num_shards, shard_index,
+                                               num_workers, message):
+  with pytest.raises(ValueError, match=message):
+    write_tfrecords.machine_shards(num_shards, shard_index, num_workers)
