@@ -661,14 +661,14 @@ def _define_flags():
     define(flag, value, f'TV-L1 parameter {field.name} (OpenCV meaning).')
   f.DEFINE_integer('workers', os.cpu_count() or 1, 'Worker processes.')
   f.DEFINE_integer('seed', 0, 'Seed of the video-to-shard assignment.')
+  f.DEFINE_list('extensions', list(VIDEO_EXTENSIONS), 'Video file '
+                'extensions in folder mode.')
+  f.DEFINE_bool('progress', True, 'Show the progress bar.')
   f.DEFINE_integer('num_workers', 1, 'Machines sharing this split (each '
                    'runs the tool on the full input list; not the worker '
                    'processes: see --workers).')
   f.DEFINE_integer('shard_index', 0, 'This machine: 0 .. --num_workers - 1; '
                    'it writes the shards k with k % num_workers == it.')
-  f.DEFINE_list('extensions', list(VIDEO_EXTENSIONS), 'Video file '
-                'extensions in folder mode.')
-  f.DEFINE_bool('progress', True, 'Show the progress bar.')
   return f.FLAGS
 
 

@@ -257,7 +257,7 @@ ssh_all() { tpu_vm ssh "$name" "${zone_flags[@]}" --worker=all --command="$1"; }
 
 cmd_setup() {
   local archive setup_hash
-  archive=$(mktemp -d)/d3d_jax.tar.gz
+  if ((dry_run)); then archive=/tmp/d3d_jax.tar.gz; else archive=$(mktemp -d)/d3d_jax.tar.gz; fi
   if [[ -n $ref ]]; then
     if ((dry_run)); then printf 'git archive --format=tar.gz -o %q %q\n' "$archive" "$ref" >&3
     else git -C "$repo" archive --format=tar.gz -o "$archive" "$ref"; fi

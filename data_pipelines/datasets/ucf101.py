@@ -32,8 +32,9 @@ def build(root: str, split: int, videos_dir: str = 'UCF-101',
     index, name = line.split()
     classes[int(index)] = name
   video_root = paths.resolve(root) / videos_dir
-  # Case-insensitive: copies re-packed on case-insensitive file systems still match.
-  on_disk = {v.lower(): v for v in recipe_lib.list_videos(video_root, ('.avi',))}
+  on_disk = {v: v for v in recipe_lib.list_videos(video_root, ('.avi',))}
+  # A copy re-packed on a case-insensitive file system may differ in case.
+  by_lower_case = {v.lower(): v for v in on_disk}
   splits = []
   for name, file in (('train', f'trainlist0{split}.txt'),
                      ('test', f'testlist0{split}.txt')):
@@ -46,7 +47,9 @@ def build(root: str, split: int, videos_dir: str = 'UCF-101',
             f'{lists / file}:{lineno}: class index {index[0]} is '
             f'{classes.get(int(index[0]))!r} in classInd.txt, but the video '
             f'is in folder {label!r}')
-      listed.append((video.lower(), label))
+      if video not in on_disk and video.lower() in by_lower_case:
+        on_disk[video] = by_lower_case[video.lower()]
+      listed.append((video, label))
     splits.append(recipe_lib.split_from_listed(name, listed, on_disk))
   return recipe_lib.Recipe('ucf101', str(video_root), sorted(classes.values()),
                            splits)

@@ -66,7 +66,7 @@ def ucf_root(tmp_path, video_bytes):
       'ucfTrainTestlist/testlist01.txt':
           'ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\nYoYo/v_YoYo_g01_c01.avi\n',
       'UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi': video_bytes,
-      'UCF-101/Archery/v_Archery_g08_c01.avi': video_bytes,
+      'UCF-101/Archery/v_archery_g08_c01.avi': video_bytes,  # Other case than listed.
       'UCF-101/YoYo/v_YoYo_g08_c01.avi': video_bytes,  # g09 is missing.
       'UCF-101/ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi': video_bytes,
       'UCF-101/YoYo/v_YoYo_g01_c01.avi': video_bytes,
@@ -83,12 +83,12 @@ def test_ucf101_split_lists_become_csvs_and_the_class_index_label_map(ucf_root):
   assert _csv_rows(out / 'train.csv') == [
       ['path', 'label'],
       ['ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi', 'ApplyEyeMakeup'],
-      ['Archery/v_Archery_g08_c01.avi', 'Archery'],
+      ['Archery/v_archery_g08_c01.avi', 'Archery'],
       ['YoYo/v_YoYo_g08_c01.avi', 'YoYo']]
   assert _csv_rows(out / 'test.csv')[1:] == [
       ['ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi', 'ApplyEyeMakeup'],
       ['YoYo/v_YoYo_g01_c01.avi', 'YoYo']]
-  assert (out / 'train_missing.txt').read_text() == 'yoyo/v_yoyo_g09_c01.avi\n'
+  assert (out / 'train_missing.txt').read_text() == 'YoYo/v_YoYo_g09_c01.avi\n'
   assert label_map.read_label_map(out / 'label_map.txt') == [
       'ApplyEyeMakeup', 'Archery', 'YoYo']
 

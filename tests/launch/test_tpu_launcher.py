@@ -79,13 +79,14 @@ class Launcher:
     return _json_lines(self.calls_file)
 
   def steps(self):
-    """Each call as 'GROUP VERB' (+ ' run' / ' setup' for the two kinds of ssh)."""
+    """Each call as 'GROUP VERB' (an ssh also says what it does: run, stop, setup)."""
     steps = []
     for argv in self.calls():
       step = f'{argv[2]} {argv[3]}'
       command = next((a for a in argv if a.startswith('--command=')), '')
       if argv[3] == 'ssh':
-        step += ' run' if 'd3d_jax.main' in command else ' setup'
+        step += (' run' if 'd3d_jax.main' in command else
+                 ' stop' if 'kill -TERM' in command else ' setup')
       steps.append(step)
     return steps
 
@@ -145,6 +146,17 @@ def test_watch_with_queued_resources_deletes_the_suspended_request_and_queues_ag
                     '--node-id=d3d-test', '--zone=us-central2-b', '--accelerator-type=v4-32',
                     '--runtime-version=tpu-ubuntu2204-base', '--spot']
   assert launcher.worker_python_calls() == [['-m', 'd3d_jax.main', *MAIN_FLAGS]] * 2
+
+
+def test_watch_reruns_a_job_that_failed_on_a_ready_slice_after_stopping_it(tmp_path):
+  launcher = Launcher(tmp_path, nodes={'d3d-test': 'READY'}, run_outcomes=['fail', 'ok'])
+  result = launcher('watch', *SLICE, '--', *MAIN_FLAGS)
+  assert result.returncode == 0, result.stderr
+  assert launcher.steps() == [
+      'tpu-vm describe', 'tpu-vm scp', 'tpu-vm ssh setup',   # reused slice, setup
+      'tpu-vm ssh run', 'tpu-vm describe',                    # exit 1, slice READY
+      'tpu-vm ssh stop', 'tpu-vm ssh run', 'tpu-vm describe']
+  assert 'the job exited with code 1 on a READY slice' in result.stderr
 
 
 def test_watch_gives_up_after_max_retries(tmp_path):
