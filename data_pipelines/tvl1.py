@@ -108,3 +108,24 @@ def compute_flow(frames: np.ndarray,
   flows = [solver.calc(gray[t], gray[t + 1], None)
            for t in range(len(gray) - 1)]
   return np.stack(flows).astype(np.float32)
+
+
+def define_flags() -> None:
+  """Defines --tvl1_<field> absl flags, one per `TVL1Params` field (default
+  OpenCV's), for every tool that computes flow."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  defaults = TVL1Params()
+  for field in dataclasses.fields(TVL1Params):
+    value = getattr(defaults, field.name)
+    define = flags.DEFINE_integer if isinstance(value, int) else (
+        flags.DEFINE_float)
+    define('tvl1_' + field.name.rstrip('_'), value,
+           f'TV-L1 parameter {field.name} (OpenCV meaning).')
+
+
+def params_from_flags() -> TVL1Params:
+  """The `TVL1Params` that the --tvl1_* flags of `define_flags` hold."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  return TVL1Params(**{
+      field.name: getattr(flags.FLAGS, 'tvl1_' + field.name.rstrip('_'))
+      for field in dataclasses.fields(TVL1Params)})

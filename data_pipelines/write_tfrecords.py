@@ -691,12 +691,7 @@ def _define_flags():
                    'JPEG quality of RGB frames.')
   f.DEFINE_integer('flow_jpeg_quality', schema.DEFAULT_FLOW_JPEG_QUALITY,
                    'JPEG quality of flow frames.')
-  defaults = tvl1.TVL1Params()
-  for field in dataclasses.fields(tvl1.TVL1Params):
-    value = getattr(defaults, field.name)
-    flag = 'tvl1_' + field.name.rstrip('_')
-    define = f.DEFINE_integer if isinstance(value, int) else f.DEFINE_float
-    define(flag, value, f'TV-L1 parameter {field.name} (OpenCV meaning).')
+  tvl1.define_flags()
   f.DEFINE_integer('workers', os.cpu_count() or 1, 'Worker processes.')
   f.DEFINE_integer('seed', 0, 'Seed of the video-to-shard assignment.')
   f.DEFINE_list('extensions', list(VIDEO_EXTENSIONS), 'Video file '
@@ -709,9 +704,7 @@ def main(argv: Sequence[str]) -> None:
   del argv
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags_ = flags.FLAGS
-  params = tvl1.TVL1Params(**{
-      field.name: getattr(flags_, 'tvl1_' + field.name.rstrip('_'))
-      for field in dataclasses.fields(tvl1.TVL1Params)})
+  params = tvl1.params_from_flags()
   options = EncodeOptions(
       fps=flags_.fps, min_resize=flags_.min_resize, flow=flags_.flow,
       tvl1=params, flow_backend=flags_.flow_backend,
