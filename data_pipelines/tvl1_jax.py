@@ -280,39 +280,42 @@ def _solve_level(i0, i1, u, params: tvl1.TVL1Params, interpolation: str):
   p = tuple(jnp.zeros((h, w), jnp.float32) for _ in range(2 * len(u)))
   big = jnp.float32(np.finfo(np.float32).max)
 
-  def inner_step(state):
-    u, p, grad_terms, _, n_inner = state
-    i1wx, i1wy, grad, rho_c = grad_terms
-    v = estimate_v(i1wx, i1wy, grad, rho_c, u, gamma, l_t)
-    new_u = tuple(vk + theta * divergence(p[2 * k], p[2 * k + 1])
-                  for k, vk in enumerate(v))
-    error = sum(jnp.sum(jnp.square(a - b)) for a, b in zip(new_u, u))
-    new_p = []
-    for k, uk in enumerate(new_u):
-      ux, uy = forward_gradient(uk)
-      norm = 1.0 + taut * jnp.hypot(ux, uy)
-      new_p += [(p[2 * k] + taut * ux) / norm, (p[2 * k + 1] + taut * uy) / norm]
-    return new_u, tuple(new_p), grad_terms, error, n_inner + 1
-
-  def outer_step(state):
-    u, p, grad_terms, error, n_outer = state
-    if params.median_filtering > 1:
-      u = (median_filter(u[0], params.median_filtering),
-           median_filter(u[1], params.median_filtering)) + u[2:]
-    u, p, _, error, _ = jax.lax.while_loop(
-        lambda s: (s[3] > scaled_epsilon) & (s[4] < params.inner_iterations),
-        inner_step, (u, p, grad_terms, error, 0))
-    return u, p, grad_terms, error, n_outer + 1
-
   def warp_step(_, carry):
     u, p = carry
     i1w, i1wx, i1wy = warp(i1_stack, grid_x + u[0], grid_y + u[1],
                            interpolation)
     grad = i1wx * i1wx + i1wy * i1wy
     rho_c = i1w - i1wx * u[0] - i1wy * u[1] - i0
-    u, p, _, _, _ = jax.lax.while_loop(
-        lambda s: (s[3] > scaled_epsilon) & (s[4] < params.outer_iterations),
-        outer_step, (u, p, (i1wx, i1wy, grad, rho_c), big, 0))
+
+    # The warped image terms are constants of the loops below (closed over,
+    # not carried: a batched loop would otherwise copy them every step).
+    def inner_step(state):
+      u, p, _, n_inner = state
+      v = estimate_v(i1wx, i1wy, grad, rho_c, u, gamma, l_t)
+      new_u = tuple(vk + theta * divergence(p[2 * k], p[2 * k + 1])
+                    for k, vk in enumerate(v))
+      error = sum(jnp.sum(jnp.square(a - b)) for a, b in zip(new_u, u))
+      new_p = []
+      for k, uk in enumerate(new_u):
+        ux, uy = forward_gradient(uk)
+        norm = 1.0 + taut * jnp.hypot(ux, uy)
+        new_p += [(p[2 * k] + taut * ux) / norm,
+                  (p[2 * k + 1] + taut * uy) / norm]
+      return new_u, tuple(new_p), error, n_inner + 1
+
+    def outer_step(state):
+      u, p, error, n_outer = state
+      if params.median_filtering > 1:
+        u = (median_filter(u[0], params.median_filtering),
+             median_filter(u[1], params.median_filtering)) + u[2:]
+      u, p, error, _ = jax.lax.while_loop(
+          lambda s: (s[2] > scaled_epsilon) & (s[3] < params.inner_iterations),
+          inner_step, (u, p, error, 0))
+      return u, p, error, n_outer + 1
+
+    u, p, _, _ = jax.lax.while_loop(
+        lambda s: (s[2] > scaled_epsilon) & (s[3] < params.outer_iterations),
+        outer_step, (u, p, big, 0))
     return u, p
 
   u, _ = jax.lax.fori_loop(0, params.warps, warp_step, (u, p))
