@@ -84,6 +84,18 @@ def to_gray(frames: np.ndarray) -> np.ndarray:
   return np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in frames])
 
 
+def video_to_gray(frames: np.ndarray) -> np.ndarray:
+  """Checks a video for flow (RGB uint8 [T, H, W, 3], T >= 2; else a
+  ValueError naming the shape) and converts it to grayscale [T, H, W]."""
+  frames = np.asarray(frames)
+  if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+    raise ValueError(f'frames must be uint8 [T, H, W, 3], got {frames.dtype} '
+                     f'{frames.shape}')
+  if frames.shape[0] < 2:
+    raise ValueError(f'TV-L1 needs at least 2 frames, got {frames.shape[0]}')
+  return to_gray(frames)
+
+
 def compute_flow(frames: np.ndarray,
                  params: TVL1Params = TVL1Params()) -> np.ndarray:
   """TV-L1 flow between consecutive frames.
@@ -97,13 +109,7 @@ def compute_flow(frames: np.ndarray,
     t + 1; channel 0 is x (positive = rightwards), channel 1 is y (positive =
     downwards).
   """
-  frames = np.asarray(frames)
-  if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-    raise ValueError(f'frames must be uint8 [T, H, W, 3], got {frames.dtype} '
-                     f'{frames.shape}')
-  if frames.shape[0] < 2:
-    raise ValueError(f'TV-L1 needs at least 2 frames, got {frames.shape[0]}')
-  gray = to_gray(frames)
+  gray = video_to_gray(frames)
   solver = _solver(params, *gray.shape[1:3])
   flows = [solver.calc(gray[t], gray[t + 1], None)
            for t in range(len(gray) - 1)]

@@ -384,15 +384,7 @@ def compute_flows(videos: Sequence[np.ndarray],
   last batch of a size is padded by repeating a pair, so each size compiles
   once. Returns one float32 [T - 1, H, W, 2] array per video.
   """
-  grays = []
-  for frames in videos:
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-      raise ValueError(f'frames must be uint8 [T, H, W, 3], got '
-                       f'{frames.dtype} {frames.shape}')
-    if frames.shape[0] < 2:
-      raise ValueError(f'TV-L1 needs at least 2 frames, got {frames.shape[0]}')
-    grays.append(tvl1.to_gray(frames))
+  grays = [tvl1.video_to_gray(frames) for frames in videos]
   by_size: dict[tuple[int, int], list[tuple[int, int]]] = {}
   for v, gray in enumerate(grays):
     for t in range(len(gray) - 1):
