@@ -382,8 +382,14 @@ def compute_flows(videos: Sequence[np.ndarray],
 
   Pairs of videos of the same frame size share batches of `batch_size`; the
   last batch of a size is padded by repeating a pair, so each size compiles
-  once. Returns one float32 [T - 1, H, W, 2] array per video.
+  once. With several local devices (GPUs, TPU cores) each batch is split
+  across them along the pair axis (its size rounded up to a multiple of the
+  device count). Returns one float32 [T - 1, H, W, 2] array per video.
   """
+  devices = jax.local_devices()
+  sharding = jax.sharding.NamedSharding(
+      jax.sharding.Mesh(np.array(devices), ('data',)),
+      jax.sharding.PartitionSpec('data'))
   grays = [tvl1.video_to_gray(frames) for frames in videos]
   by_size: dict[tuple[int, int], list[tuple[int, int]]] = {}
   for v, gray in enumerate(grays):
@@ -392,13 +398,14 @@ def compute_flows(videos: Sequence[np.ndarray],
   flows = [np.zeros((len(g) - 1,) + g.shape[1:] + (2,), np.float32)
            for g in grays]
   for pairs in by_size.values():
-    size = min(batch_size, len(pairs))
+    size = -(-min(batch_size, len(pairs)) // len(devices)) * len(devices)
     for start in range(0, len(pairs), size):
       chunk = pairs[start:start + size]
       padded = chunk + [chunk[-1]] * (size - len(chunk))
       i0 = np.stack([grays[v][t] for v, t in padded])
       i1 = np.stack([grays[v][t + 1] for v, t in padded])
-      out = np.asarray(tvl1_flow(i0, i1, params))
+      out = np.asarray(tvl1_flow(jax.device_put(i0, sharding),
+                                 jax.device_put(i1, sharding), params))
       for k, (v, t) in enumerate(chunk):
         flows[v][t] = out[k]
   return flows
