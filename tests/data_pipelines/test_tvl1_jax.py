@@ -167,6 +167,16 @@ def test_flow_upsampling_matches_opencv_resize_and_scales_by_1_over_step():
   np.testing.assert_allclose(ours, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize('n', [9, 25])
+def test_median_network_puts_the_median_in_the_middle(n):
+  values = list(np.random.default_rng(0).normal(size=(n, 1000)))
+  for i, j in tvl1_jax.median_network(n):
+    values[i], values[j] = np.minimum(values[i], values[j]), np.maximum(
+        values[i], values[j])
+  np.testing.assert_array_equal(values[n // 2],
+                                np.median(np.stack(values), axis=0))
+
+
 def test_median_filter_matches_opencv_median_blur():
   img = _smooth_image(11, 14)
   np.testing.assert_array_equal(
