@@ -11,6 +11,9 @@ x 5 outer iterations) for small frames with motions of a few pixels: on the
 synthetic dataset at 32x32 and 64x64 it is 5x faster than the defaults with
 the same end-point error against the true motion (measured: 0.15-0.45 px
 for both). The synthetic generator uses it so the demo stays fast.
+
+`tvl1_jax.py` is the same solver in JAX (batched, jitted, for GPU / TPU),
+with the same `TVL1Params`; `write_tfrecords --flow_backend` picks one.
 """
 
 from __future__ import annotations
