@@ -11,7 +11,8 @@ Usage (a folder tree `CLASS/VIDEO.ext`, or a CSV `path,label[,start,end]`):
 
 What it does, per video (in worker processes): decode with PyAV, resample to
 `--fps`, resize the short side to `--min_resize`, compute TV-L1 flow between
-consecutive frames (`--flow=none` for RGB-only records), JPEG-encode frames
+consecutive frames (`--flow=none` for RGB-only records; `--flow_backend=jax`
+for the JAX solver, batched across videos), JPEG-encode frames
 and flow (`schema.py` owns the format). The parent process writes the
 records into `NAME-00000-of-000NN.tfrecord` shards.
 
@@ -64,6 +65,7 @@ import csv
 import dataclasses
 import datetime
 import io
+import itertools
 import json
 import multiprocessing
 import os
@@ -87,6 +89,7 @@ TOOL_NAME = 'data_pipelines.write_tfrecords'
 TOOL_VERSION = '1.0'
 MANIFEST_FILENAME = 'manifest.json'
 STATUS_DIRNAME = '.write_tfrecords'
+FLOW_BACKENDS = ('opencv', 'jax')
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
                     '.mpeg', '.flv', '.wmv', '.3gp', '.ogv')
 
@@ -100,6 +103,12 @@ class EncodeOptions:
     min_resize: short side of stored frames in pixels (0 keeps the size).
     flow: 'tvl1' (TV-L1 flow per consecutive frame pair) or 'none'.
     tvl1: TV-L1 solver parameters.
+    flow_backend: 'opencv' (`tvl1.py`, one video at a time) or 'jax'
+      (`tvl1_jax.py`: frame pairs of `flow_videos_per_job` videos batched
+      together, `flow_batch_size` pairs per call); records are the same
+      format either way.
+    flow_videos_per_job: videos a worker takes at once with the jax backend.
+    flow_batch_size: frame pairs per jax call.
     jpeg_quality: JPEG quality of RGB frames.
     flow_jpeg_quality: JPEG quality of flow frames.
     max_frames: keep at most this many frames per video (0 = all).
@@ -108,6 +117,9 @@ class EncodeOptions:
   min_resize: int = 256
   flow: str = 'tvl1'
   tvl1: tvl1.TVL1Params = tvl1.TVL1Params()
+  flow_backend: str = 'opencv'
+  flow_videos_per_job: int = 8
+  flow_batch_size: int = 16
   jpeg_quality: int = schema.DEFAULT_RGB_JPEG_QUALITY
   flow_jpeg_quality: int = schema.DEFAULT_FLOW_JPEG_QUALITY
   max_frames: int = 0
@@ -115,6 +127,9 @@ class EncodeOptions:
   def __post_init__(self):
     if self.flow not in ('tvl1', 'none'):
       raise ValueError(f"flow must be 'tvl1' or 'none', got {self.flow!r}")
+    if self.flow_backend not in FLOW_BACKENDS:
+      raise ValueError(f'flow_backend must be one of {FLOW_BACKENDS}, got '
+                       f'{self.flow_backend!r}')
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)
@@ -195,38 +210,92 @@ class SkippedVideo:
 
 def encode_video(source: VideoSource,
                  options: EncodeOptions) -> EncodedVideo | SkippedVideo:
-  """Loads, computes flow and JPEG-encodes one video; never raises on data.
+  """Loads, computes flow and JPEG-encodes one video; never raises on data."""
+  return encode_videos([source], options)[0]
 
-  Any failure of this video (unreadable, empty, too short for flow) becomes
-  a `SkippedVideo` with the reason, so one bad file cannot stop a run.
+
+def encode_videos(sources: Sequence[VideoSource], options: EncodeOptions
+                  ) -> list[EncodedVideo | SkippedVideo]:
+  """Loads, computes flow and JPEG-encodes videos; never raises on data.
+
+  Any failure of a video (unreadable, empty, too short for flow) becomes a
+  `SkippedVideo` with the reason, so one bad file cannot stop a run. With
+  `flow_backend='jax'` the frame pairs of all the videos are batched
+  together (`tvl1_jax.compute_flows`).
   """
-  def skip(reason):
-    return SkippedVideo(source.video_id, source.label, source.describe(),
-                        reason)
-  try:
-    loaded = source.load_frames(options)
-    frames = loaded.frames
-    if frames.shape[0] == 0:
-      return skip('no frames')
-    rgb = [schema.encode_rgb_jpeg(f, options.jpeg_quality) for f in frames]
-    flow = None
-    if options.flow == 'tvl1':
-      if frames.shape[0] < 2:
-        return skip(f'only {frames.shape[0]} frame; TV-L1 flow needs at '
-                    'least 2 (use --flow=none for RGB-only records)')
-      flow = [schema.encode_flow_jpeg(f, options.flow_jpeg_quality)
-              for f in tvl1.compute_flow(frames, options.tvl1)]
-  except video_io.VideoDecodeError as e:
-    return skip(str(e))
-  except Exception as e:  # pylint: disable=broad-except
-    return skip(f'{type(e).__name__}: {e}')
-  return EncodedVideo(source.video_id, source.label, source.describe(), rgb,
-                      flow, loaded.fps, int(frames.shape[1]),
-                      int(frames.shape[2]), loaded.warning)
+  results: list[EncodedVideo | SkippedVideo | None] = []
+  loaded_ok: dict[int, tuple[LoadedFrames, list[bytes]]] = {}
+  for source in sources:
+    def skip(reason, source=source):
+      return SkippedVideo(source.video_id, source.label, source.describe(),
+                          reason)
+    try:
+      loaded = source.load_frames(options)
+      frames = loaded.frames
+      if frames.shape[0] == 0:
+        results.append(skip('no frames'))
+        continue
+      if options.flow == 'tvl1' and frames.shape[0] < 2:
+        results.append(skip(
+            f'only {frames.shape[0]} frame; TV-L1 flow needs at least 2 (use '
+            '--flow=none for RGB-only records)'))
+        continue
+      rgb = [schema.encode_rgb_jpeg(f, options.jpeg_quality) for f in frames]
+    except video_io.VideoDecodeError as e:
+      results.append(skip(str(e)))
+      continue
+    except Exception as e:  # pylint: disable=broad-except
+      results.append(skip(f'{type(e).__name__}: {e}'))
+      continue
+    loaded_ok[len(results)] = (loaded, rgb)
+    results.append(None)
+  flows = _compute_flows(
+      {i: loaded.frames for i, (loaded, _) in loaded_ok.items()}, options)
+  for i, (loaded, rgb) in loaded_ok.items():
+    source, frames = sources[i], loaded.frames
+    flow = flows.get(i)
+    if isinstance(flow, str):
+      results[i] = SkippedVideo(source.video_id, source.label,
+                                source.describe(), flow)
+      continue
+    flow_jpegs = None if flow is None else [
+        schema.encode_flow_jpeg(f, options.flow_jpeg_quality) for f in flow]
+    results[i] = EncodedVideo(source.video_id, source.label,
+                              source.describe(), rgb, flow_jpegs, loaded.fps,
+                              int(frames.shape[1]), int(frames.shape[2]),
+                              loaded.warning)
+  return results
+
+
+def _compute_flows(frames: dict[int, np.ndarray], options: EncodeOptions
+                   ) -> dict[int, np.ndarray | str]:
+  """Flow per video (keyed as `frames`), or the reason it failed (a str)."""
+  if options.flow == 'none' or not frames:
+    return {}
+  if options.flow_backend == 'jax':
+    from data_pipelines import tvl1_jax  # pylint: disable=g-import-not-at-top
+    try:
+      return dict(zip(frames, tvl1_jax.compute_flows(
+          list(frames.values()), options.tvl1, options.flow_batch_size)))
+    except Exception as e:  # pylint: disable=broad-except
+      if len(frames) == 1:
+        return {i: f'{type(e).__name__}: {e}' for i in frames}
+      # One video broke the batch: redo them one by one to name it.
+      out = {}
+      for i, f in frames.items():
+        out.update(_compute_flows({i: f}, options))
+      return out
+  out = {}
+  for i, f in frames.items():
+    try:
+      out[i] = tvl1.compute_flow(f, options.tvl1)
+    except Exception as e:  # pylint: disable=broad-except
+      out[i] = f'{type(e).__name__}: {e}'
+  return out
 
 
 def _encode_job(job):
-  return encode_video(*job)
+  return encode_videos(*job)
 
 
 def _ordered_results(pool, jobs, window: int):
@@ -486,7 +555,12 @@ def write_split(sources: Sequence[VideoSource], *,
       sum(len(plan[k]) for k in pending),
       f'{split}: {len(pending)}/{num_shards} shards to write',
       enabled=show_progress)
-  jobs = ((sources[i], options) for k in pending for i in plan[k])
+  order = [i for k in pending for i in plan[k]]
+  per_job = (options.flow_videos_per_job
+             if options.flow_backend == 'jax' and options.flow == 'tvl1'
+             else 1)
+  jobs = ([[sources[i] for i in order[j:j + per_job]], options]
+          for j in range(0, len(order), per_job))
   if workers > 1 and pending:
     # 'spawn': the parent has TensorFlow loaded, and forking a process with
     # TensorFlow's threads running can deadlock. Unlike multiprocessing.Pool
@@ -495,11 +569,12 @@ def write_split(sources: Sequence[VideoSource], *,
     pool = concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=multiprocessing.get_context('spawn'),
         initializer=_init_worker, initargs=(os.getpid(),))
-    results = _ordered_results(pool, jobs, window=4 * workers)
+    results = itertools.chain.from_iterable(
+        _ordered_results(pool, jobs, window=4 * workers))
   else:
     pool = None
     _init_worker()
-    results = map(_encode_job, jobs)
+    results = itertools.chain.from_iterable(map(_encode_job, jobs))
   try:
     for k in pending:
       fname = shard_filename(name, k, num_shards)
@@ -647,18 +722,22 @@ def _define_flags():
   f.DEFINE_integer('min_resize', 256, 'Short side of stored frames (0 keeps '
                    'the size).')
   f.DEFINE_enum('flow', 'tvl1', ['tvl1', 'none'], 'Flow to store.')
+  f.DEFINE_enum('flow_backend', 'opencv', list(FLOW_BACKENDS),
+                'TV-L1 implementation: opencv (CPU, one video at a time) or '
+                'jax (data_pipelines/tvl1_jax.py on the default JAX device, '
+                'frame pairs batched across videos; on a GPU/TPU host use '
+                '--workers=1 so one process owns the accelerator).')
+  f.DEFINE_integer('flow_videos_per_job', EncodeOptions.flow_videos_per_job,
+                   'With --flow_backend=jax: videos a worker batches together.')
+  f.DEFINE_integer('flow_batch_size', EncodeOptions.flow_batch_size,
+                   'With --flow_backend=jax: frame pairs per solver call.')
   f.DEFINE_integer('max_frames', 0, 'Keep at most this many frames per '
                    'video (0 = all).')
   f.DEFINE_integer('jpeg_quality', schema.DEFAULT_RGB_JPEG_QUALITY,
                    'JPEG quality of RGB frames.')
   f.DEFINE_integer('flow_jpeg_quality', schema.DEFAULT_FLOW_JPEG_QUALITY,
                    'JPEG quality of flow frames.')
-  defaults = tvl1.TVL1Params()
-  for field in dataclasses.fields(tvl1.TVL1Params):
-    value = getattr(defaults, field.name)
-    flag = 'tvl1_' + field.name.rstrip('_')
-    define = f.DEFINE_integer if isinstance(value, int) else f.DEFINE_float
-    define(flag, value, f'TV-L1 parameter {field.name} (OpenCV meaning).')
+  tvl1.define_flags()
   f.DEFINE_integer('workers', os.cpu_count() or 1, 'Worker processes.')
   f.DEFINE_integer('seed', 0, 'Seed of the video-to-shard assignment.')
   f.DEFINE_list('extensions', list(VIDEO_EXTENSIONS), 'Video file '
@@ -676,12 +755,13 @@ def main(argv: Sequence[str]) -> None:
   del argv
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags_ = flags.FLAGS
-  params = tvl1.TVL1Params(**{
-      field.name: getattr(flags_, 'tvl1_' + field.name.rstrip('_'))
-      for field in dataclasses.fields(tvl1.TVL1Params)})
+  params = tvl1.params_from_flags()
   options = EncodeOptions(
       fps=flags_.fps, min_resize=flags_.min_resize, flow=flags_.flow,
-      tvl1=params, jpeg_quality=flags_.jpeg_quality,
+      tvl1=params, flow_backend=flags_.flow_backend,
+      flow_videos_per_job=flags_.flow_videos_per_job,
+      flow_batch_size=flags_.flow_batch_size,
+      jpeg_quality=flags_.jpeg_quality,
       flow_jpeg_quality=flags_.flow_jpeg_quality,
       max_frames=flags_.max_frames)
   source = paths.resolve(flags_.input)
