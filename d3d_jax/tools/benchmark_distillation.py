@@ -1,6 +1,6 @@
 r"""What distillation costs per train step: distilled step time / plain student step time.
 
-  python -m d3d_jax.tools.benchmark_distillation [--method=d3d|prob_distill|gkd \
+  python -m d3d_jax.tools.benchmark_distillation [--method=d3d|prob_distill|gkd|gkd_representation \
       --model=s3dg --student_model=... --frames=16 --size=112 --batch=2 \
       --depth_multiplier=1.0 --steps=5]
 
@@ -17,6 +17,8 @@ the step time does not depend on them):
   its CVAE; both phases are timed, 'generative' (only the CVAE trains, Eq. 14) and
   'attention' (the network trains, Eq. 15). The paper's pair is ``--model=i3d
   --student_model=top_heavy_i3d``.
+* ``gkd_representation``: GKD's stage 0 on the network of ``--student_model`` (the
+  paper's: ``i3d``, the teacher), the same two phases without a teacher.
 
 Prints compile time, median step time and clips/s of each, and the ratio. The teacher
 only runs forward, so the ideal ratio is about 1 + 1/3.
@@ -48,7 +50,8 @@ from d3d_jax.models import build_call, build_from_config
 # method -> (student head, objective, teacher head, teacher modality)
 METHODS = {"d3d": ("logits", "d3d_logits", "logits", "flow"),
            "prob_distill": ("prob_distill", "attention_distill", "prob_atten", "flow"),
-           "gkd": ("feature_attention", "gkd", "feature_attention", "rgb")}
+           "gkd": ("feature_attention", "gkd", "feature_attention", "rgb"),
+           "gkd_representation": ("feature_attention", "gkd_representation", "logits", "rgb")}
 _METHOD = flags.DEFINE_enum("method", "d3d", sorted(METHODS), "Distillation method.")
 _MODEL = flags.DEFINE_string("model", "s3dg", "Teacher preset (and student's, by default).")
 _STUDENT_MODEL = flags.DEFINE_string("student_model", None, "Student preset (default --model).")
@@ -76,7 +79,7 @@ def _config(distilled: bool, teacher_dir: str):
     m.options.head = head
   c.objective = objective_config(objective if distilled else "ce")
   c.teacher.checkpoint = teacher_dir
-  if distilled and objective == "gkd":
+  if distilled and objective in ("gkd", "gkd_representation"):
     c.optimizer.groups.cvae = group_config("^extra/cvae/")
   return c
 

@@ -127,9 +127,10 @@ def test_the_cvae_stage_moves_the_frozen_networks_batchnorm_statistics_only_on_r
   state, shardings = trainer.create_state(exp, checkpointer=None)
   batch = next(input_pipeline.make_train_dataset(config.input).as_numpy_iterator())
   generative_step = trainer.make_train_step(exp, shardings, phase_index=0)
+  before = _host(state)  # the step donates `state`
   after, _ = generative_step(state, exp.teacher_variables,
                              trainer.sharding_lib.global_batch(batch, exp.mesh))
-  before, after = _host(state), _host(after)
+  after = _host(after)
   assert _changed(before.batch_stats["student"], after.batch_stats["student"]) == (
       updates_batch_stats)
   jax.tree_util.tree_map(np.testing.assert_array_equal, before.params["student"],
