@@ -144,9 +144,9 @@ def main(argv):
         f"batch {_BATCH.value} x "
         f"{_FRAMES.value}x{_SIZE.value}x{_SIZE.value}, depth_multiplier {_DEPTH.value}, "
         f"backend {jax.default_backend()}")
-  print("| run                          | compile s | step s | step CPU s | clips/s |")
+  print("| run                           | compile s | step s | step CPU s | clips/s |")
   for name, (compile_s, step_s, cpu_s) in results.items():
-    print(f"| {name:<28} | {compile_s:9.1f} | {step_s:6.3f} | {cpu_s:10.3f} | "
+    print(f"| {name:<29} | {compile_s:9.1f} | {step_s:6.3f} | {cpu_s:10.3f} | "
           f"{_BATCH.value / step_s:7.2f} |")
   _, plain_s, plain_cpu_s = results["plain"]
   for name, (_, step_s, cpu_s) in results.items():
