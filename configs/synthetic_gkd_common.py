@@ -25,7 +25,7 @@ resolution is the teacher's most expensive layer. The attention module and CVAE 
 on Mixed_3c (the final endpoint, as Mixed_5c at full size); the code's time
 upsampling to 1024 is kept; GroupNorm takes 4 groups
 (30 channels each; the code's GN(32) on 1024 channels has 32) and the CVAE's hidden
-width is the channel count (the code: 1024 = C).
+width is 128, about the channel count (120; the code: 1024 = C).
 
 Optimisation: every row trains the network for the same number of steps with Adam at
 a constant 1e-3 (constant like the paper's student; 1e-3 since 3e-3 leaves RGB students
