@@ -7,8 +7,9 @@ r"""Synthetic demo, generative KD: Top-I3D + generative feature KD (Eq. 14-15).
 Reproduces: Wang et al. 2024 Table 1 "Ours" in miniature: the student with the attention module,
 alternating one epoch of CVAE updates (L_GD, Eq. 14) with one epoch of network updates
 (L_AD, Eq. 15) against the stage-0 teacher. The paper's claim: GKD > KD, AT > student.
-Measured: README, "Generative feature distillation (Wang et al. 2024)". Runtime: about
-1-3 minutes on a 2-core CPU. Settings: configs/synthetic_gkd_common.py.
+Measured: README, "Generative feature distillation (Wang et al. 2024)". Runtime: 13.5-14 minutes
+measured on a shared 2-core CPU at load 13-22 (less on idle cores).
+Settings: configs/synthetic_gkd_common.py.
 """
 
 from configs.synthetic_gkd_common import TEACHER_ATT_DIR, get_synthetic_gkd_config

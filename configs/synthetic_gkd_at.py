@@ -6,8 +6,9 @@ r"""Synthetic demo, generative KD: Top-I3D + attention transfer from the I3D tea
 
 Reproduces: Wang et al. 2024 Table 1 "AT" in miniature (beta 100 at Conv3d_2c_3x3, Mixed_3b,
 Mixed_3c: MMRazor's layers as far as this network goes).
-Measured: README, "Generative feature distillation (Wang et al. 2024)". Runtime: about
-1-3 minutes on a 2-core CPU. Settings: configs/synthetic_gkd_common.py.
+Measured: README, "Generative feature distillation (Wang et al. 2024)". Runtime: 3-4.5 minutes
+measured on a shared 2-core CPU at load 13-22 (less on idle cores).
+Settings: configs/synthetic_gkd_common.py.
 """
 
 from configs.synthetic_gkd_common import TEACHER_DIR, get_synthetic_gkd_config

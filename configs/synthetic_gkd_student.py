@@ -4,8 +4,9 @@ r"""Synthetic demo, generative KD: the Top-I3D student alone (RGB, cross-entropy
       --workdir=/tmp/d3d_jax/demo/gkd_student
 
 Reproduces: Wang et al. 2024 Table 1 "Student" in miniature.
-Measured: README, "Generative feature distillation (Wang et al. 2024)". Runtime: about
-1-3 minutes on a 2-core CPU. Settings: configs/synthetic_gkd_common.py.
+Measured: README, "Generative feature distillation (Wang et al. 2024)". Runtime: 2 minutes
+measured on a shared 2-core CPU at load 13-22 (less on idle cores).
+Settings: configs/synthetic_gkd_common.py.
 """
 
 from configs.synthetic_gkd_common import get_synthetic_gkd_config

@@ -10,8 +10,9 @@ stage 0 starts from a trained I3D (ImageNet / Kinetics), this one starts from th
 synthetic I3D teacher's export (configs/synthetic_gkd_teacher.py; the attention module
 is new, `S3DG.new_modules`), so the KD / AT rows and GKD distil the same network; it
 fine-tunes for two alternation cycles (2 x (48 CVAE + 48 network steps)).
-Measured: README, "Generative feature distillation (Wang et al. 2024)". Runtime: about
-1-3 minutes on a 2-core CPU. Settings: configs/synthetic_gkd_common.py.
+Measured: README, "Generative feature distillation (Wang et al. 2024)". Runtime: 6.5 minutes
+measured on a shared 2-core CPU at load 13-22 (less on idle cores).
+Settings: configs/synthetic_gkd_common.py.
 """
 
 from configs.synthetic_gkd_common import (STEPS_PER_EPOCH, TEACHER_DIR,

@@ -1,7 +1,7 @@
 r"""What distillation costs per train step: distilled step time / plain student step time.
 
-  python -m d3d_jax.tools.benchmark_distillation [--method=d3d|prob_distill|gkd \
-      --model=s3dg --student_model=... --frames=16 --size=112 --batch=2 \
+  python -m d3d_jax.tools.benchmark_distillation [--method=d3d|prob_distill|gkd|gkd_representation \
+      --model=s3dg --student_model=... --switch_block=... --frames=16 --size=112 --batch=2 \
       --depth_multiplier=1.0 --steps=5]
 
 Builds the RGB student twice on one random batch: the plain network (average-pool head)
@@ -16,7 +16,9 @@ the step time does not depend on them):
   the attention module and a CVAE, `gkd`, an RGB teacher with the attention module and
   its CVAE; both phases are timed, 'generative' (only the CVAE trains, Eq. 14) and
   'attention' (the network trains, Eq. 15). The paper's pair is ``--model=i3d
-  --student_model=top_heavy_i3d``.
+  --student_model=top_heavy_i3d --switch_block=Mixed_4d``.
+* ``gkd_representation``: GKD's stage 0 on the network of ``--student_model`` (the
+  paper's: ``i3d``, the teacher), the same two phases without a teacher.
 
 Prints compile time, median step time and clips/s of each, and the ratio. The teacher
 only runs forward, so the ideal ratio is about 1 + 1/3.
@@ -48,10 +50,13 @@ from d3d_jax.models import build_call, build_from_config
 # method -> (student head, objective, teacher head, teacher modality)
 METHODS = {"d3d": ("logits", "d3d_logits", "logits", "flow"),
            "prob_distill": ("prob_distill", "attention_distill", "prob_atten", "flow"),
-           "gkd": ("feature_attention", "gkd", "feature_attention", "rgb")}
+           "gkd": ("feature_attention", "gkd", "feature_attention", "rgb"),
+           "gkd_representation": ("feature_attention", "gkd_representation", "logits", "rgb")}
 _METHOD = flags.DEFINE_enum("method", "d3d", sorted(METHODS), "Distillation method.")
 _MODEL = flags.DEFINE_string("model", "s3dg", "Teacher preset (and student's, by default).")
 _STUDENT_MODEL = flags.DEFINE_string("student_model", None, "Student preset (default --model).")
+_SWITCH_BLOCK = flags.DEFINE_string(
+    "switch_block", None, "The heavy-I3D student's switch_block (GKD's Top-I3D: Mixed_4d).")
 _FRAMES = flags.DEFINE_integer("frames", 16, "Frames per clip.")
 _SIZE = flags.DEFINE_integer("size", 112, "Crop size.")
 _BATCH = flags.DEFINE_integer("batch", 2, "Clips per step.")
@@ -74,15 +79,19 @@ def _config(distilled: bool, teacher_dir: str):
     m.name, m.modality = name, modality
     m.options.depth_multiplier = _DEPTH.value
     m.options.head = head
+  if _SWITCH_BLOCK.value:
+    c.model.options.switch_block = _SWITCH_BLOCK.value
   c.objective = objective_config(objective if distilled else "ce")
   c.teacher.checkpoint = teacher_dir
-  if distilled and objective == "gkd":
+  if distilled and objective in ("gkd", "gkd_representation"):
     c.optimizer.groups.cvae = group_config("^extra/cvae/")
   return c
 
 
 def _time_steps(config, batch, phase: int = 0):
-  """(compile s, median step s) of the train step of objective phase `phase`."""
+  """(compile s, median step s, median step CPU s) of the train step of objective phase
+  `phase`. CPU seconds (all threads of this process) are the fairer cost on a shared
+  machine, where wall time mostly measures the other users' load."""
   exp = trainer.build_experiment_for_classes(config, "", _CLASSES.value)
   state, shardings = trainer.create_state(exp, checkpointer=None)
   step = trainer.make_train_step(exp, shardings, phase)
@@ -92,13 +101,14 @@ def _time_steps(config, batch, phase: int = 0):
   state, metrics = step(state, teacher, global_batch)
   jax.block_until_ready(metrics)
   compile_s = time.perf_counter() - start
-  times = []
+  times, cpu_times = [], []
   for _ in range(_STEPS.value):
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     state, metrics = step(state, teacher, global_batch)
     jax.block_until_ready(metrics)
     times.append(time.perf_counter() - start)
-  return compile_s, float(np.median(times))
+    cpu_times.append(time.process_time() - cpu_start)
+  return compile_s, float(np.median(times)), float(np.median(cpu_times))
 
 
 def main(argv):
@@ -134,12 +144,15 @@ def main(argv):
         f"batch {_BATCH.value} x "
         f"{_FRAMES.value}x{_SIZE.value}x{_SIZE.value}, depth_multiplier {_DEPTH.value}, "
         f"backend {jax.default_backend()}")
-  print("| run                 | compile s | step s | clips/s |")
-  for name, (compile_s, step_s) in results.items():
-    print(f"| {name:<19} | {compile_s:9.1f} | {step_s:6.3f} | {_BATCH.value / step_s:7.2f} |")
-  for name, (_, step_s) in results.items():
+  print("| run                           | compile s | step s | step CPU s | clips/s |")
+  for name, (compile_s, step_s, cpu_s) in results.items():
+    print(f"| {name:<29} | {compile_s:9.1f} | {step_s:6.3f} | {cpu_s:10.3f} | "
+          f"{_BATCH.value / step_s:7.2f} |")
+  _, plain_s, plain_cpu_s = results["plain"]
+  for name, (_, step_s, cpu_s) in results.items():
     if name != "plain":
-      print(f"{name} step / plain step = {step_s / results['plain'][1]:.2f}")
+      print(f"{name} step / plain step = {step_s / plain_s:.2f} (wall), "
+            f"{cpu_s / plain_cpu_s:.2f} (CPU)")
 
 
 if __name__ == "__main__":

@@ -116,8 +116,11 @@ def test_gkd_phases_alternate_the_cvae_and_the_network_with_their_terms():
   assert stage0.exported_extra_modules == ("cvae",) and not stage0.needs_teacher
 
 
-def test_gkd_loss_weights_are_the_papers_alpha_beta_gamma():
+def _gkd_terms(**options):
+  """The gkd objective's terms (its config plus `options`) on random features, attention
+  A_S, and the teacher attention A_T = 1 - A_S; also returns A_S."""
   c = objective_config("gkd")
+  c.update(options)
   objective = build_objective(c)
   features = jax.nn.relu(jax.random.normal(jax.random.PRNGKey(0), (2, 2, 3, 3, 4)))
   attention = jax.nn.sigmoid(jax.random.normal(jax.random.PRNGKey(1), (2, 2, 4)))
@@ -134,12 +137,25 @@ def test_gkd_loss_weights_are_the_papers_alpha_beta_gamma():
                       **kwargs)
   terms = objective.loss_terms(student, teacher, {"label": jnp.array([0, 1])}, extra,
                                step=jnp.array(0))
+  return terms, attention
+
+
+def test_gkd_loss_weights_are_the_papers_alpha_beta_gamma():
+  terms, attention = _gkd_terms()
   weights = {name: term.weight for name, term in terms.items()}
   assert weights == {"cvae_reconstruction": 1.0, "cvae_kl": 0.1, "kd_gen": 0.01, "ce": 1.0,
                      "recon": 1.0, "kd_att": 0.1}
   np.testing.assert_allclose(terms["ce"].value, math.log(3.0), rtol=1e-6)
   np.testing.assert_allclose(terms["kd_att"].value, jnp.mean((1 - 2 * attention) ** 2),
                              rtol=1e-6)
+
+
+def test_gkd_kd_att_option_kl_is_the_mean_bernoulli_kl_of_teacher_to_student_gates():
+  terms, attention = _gkd_terms(attention_distance="kl")
+  a_s, a_t = np.asarray(attention, np.float64), 1 - np.asarray(attention, np.float64)
+  kl = a_t * np.log(a_t / a_s) + (1 - a_t) * np.log((1 - a_t) / (1 - a_s))
+  np.testing.assert_allclose(terms["kd_att"].value, kl.mean(), rtol=1e-5)
+  assert terms["kd_att"].weight == 0.1
 
 
 def test_the_wang2024_gkd_config_puts_its_full_size_cvae_in_its_own_adam_group():

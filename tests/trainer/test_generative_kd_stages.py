@@ -114,3 +114,25 @@ def test_a_gkd_run_resumes_exactly_in_the_middle_of_each_stage(
                          _host(resumed.opt_state))
   jax.tree_util.tree_map(np.testing.assert_array_equal, _host(full.batch_stats),
                          _host(resumed.batch_stats))
+
+
+@pytest.mark.parametrize("updates_batch_stats", [False, True])
+def test_the_cvae_stage_moves_the_frozen_networks_batchnorm_statistics_only_on_request(
+    tiny_dataset, stage0_teacher, updates_batch_stats):
+  # objective.cvae_stage_updates_batch_stats: the authors' code keeps the frozen student in
+  # train mode in its CVAE stage (True); the default (False) leaves it in inference mode.
+  config = gkd_config(tiny_dataset, teacher_dir=stage0_teacher,
+                      **{"objective.cvae_stage_updates_batch_stats": updates_batch_stats})
+  exp = trainer.build_experiment(config, workdir="")
+  state, shardings = trainer.create_state(exp, checkpointer=None)
+  batch = next(input_pipeline.make_train_dataset(config.input).as_numpy_iterator())
+  generative_step = trainer.make_train_step(exp, shardings, phase_index=0)
+  before = _host(state)  # the step donates `state`
+  after, _ = generative_step(state, exp.teacher_variables,
+                             trainer.sharding_lib.global_batch(batch, exp.mesh))
+  after = _host(after)
+  assert _changed(before.batch_stats["student"], after.batch_stats["student"]) == (
+      updates_batch_stats)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, before.params["student"],
+                         after.params["student"])
+  assert _changed(before.params["extra"]["cvae"], after.params["extra"]["cvae"])
