@@ -32,7 +32,6 @@ choices of the 'folded' lowering were made (see `d3d_jax.models.conv3d`).
 
 import os
 import statistics
-import sys
 import time
 from typing import Callable
 
