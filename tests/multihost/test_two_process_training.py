@@ -104,9 +104,22 @@ def _start_job(args, logs_dir, tag) -> list[Process]:
   return processes
 
 
-def _finish(processes) -> None:
+def _kill(processes) -> None:
+  """Ends the job after a failure, with each process's log in the error."""
   for process in processes:
+    if process.popen.poll() is None:
+      process.popen.kill()
     process.finish()
+  raise AssertionError("\n".join(f"process {i}:\n{p.stderr[-3000:]}"
+                                  for i, p in enumerate(processes)))
+
+
+def _finish(processes) -> None:
+  try:
+    for process in processes:
+      process.finish()
+  except subprocess.TimeoutExpired:
+    _kill(processes)
   for index, process in enumerate(processes):
     assert process.popen.returncode == 0, f"process {index}:\n{process.stderr[-4000:]}"
 
@@ -135,14 +148,18 @@ def two_process_run(tiny_dataset, tmp_path_factory) -> TwoProcessRun:
   args = _cli_args(config, workdir)
 
   stopped = _start_job(args, str(tmp), "stopped")
-  deadline = time.time() + 300
-  while not os.path.isdir(os.path.join(workdir, "checkpoints", "3")):
-    assert time.time() < deadline, "no checkpoint of step 3 appeared"
-    assert all(p.popen.poll() is None for p in stopped), [
-        p.popen.communicate()[1][-3000:] for p in stopped]
-    time.sleep(0.02)
-  with open(os.path.join(workdir, LEASE_FILE)) as f:
-    lease_holder_pid = json.load(f)["pid"]
+  try:
+    # Minutes on a loaded 2-core machine: imports, then compiles in each process.
+    deadline = time.time() + 900
+    while not os.path.isdir(os.path.join(workdir, "checkpoints", "3")):
+      assert time.time() < deadline, "no checkpoint of step 3 appeared"
+      assert all(p.popen.poll() is None for p in stopped), "a process exited early"
+      time.sleep(0.02)
+    with open(os.path.join(workdir, LEASE_FILE)) as f:
+      lease_holder_pid = json.load(f)["pid"]
+  except BaseException:
+    _kill(stopped)
+    raise
   stopped[1].popen.terminate()  # SIGTERM to process 1 only.
   _finish(stopped)
 
