@@ -105,13 +105,22 @@ def _start_job(args, logs_dir, tag) -> list[Process]:
 
 
 def _kill(processes) -> None:
-  """Ends the job after a failure, with each process's log in the error."""
+  """Ends the job after a failure, with each process's errors and log tail in the
+  error, and its whole log beside its WRITES_LOG."""
   for process in processes:
     if process.popen.poll() is None:
       process.popen.kill()
     process.finish()
-  raise AssertionError("\n".join(f"process {i}:\n{p.stderr[-3000:]}"
-                                  for i, p in enumerate(processes)))
+  reports = []
+  for i, p in enumerate(processes):
+    log = p.writes_log.replace(".json", ".stderr")
+    with open(log, "w") as f:
+      f.write(p.stderr)
+    errors = [line for line in p.stderr.splitlines()
+              if "Error" in line or line.startswith(("E1", "F1"))][:20]
+    reports.append(f"process {i} ({log}):\n" + "\n".join(errors) +
+                   f"\n...\n{p.stderr[-2000:]}")
+  raise AssertionError("\n".join(reports))
 
 
 def _finish(processes) -> None:
