@@ -13,9 +13,9 @@
   another config (every changed key listed) unless `checkpoint.allow_config_change`.
 * SIGTERM / SIGINT (preemption) set a flag; the train loop saves synchronously and
   exits cleanly at the next step boundary, without evaluation or export. On a
-  multi-host job a signal to any one process stops every process at the same step. During a
-  final evaluation, which writes nothing until its pass ends, SIGTERM stops it at
-  once (`raise_on_termination`).
+  multi-host job a signal to any one process stops every process at the same step.
+  During a final evaluation, which writes nothing until its pass ends, SIGTERM stops
+  it at once (`raise_on_termination`).
 * `export_model` writes ``WORKDIR/export``: the student network's params and BN
   statistics alone (no optimiser state, no teacher, and no extra training modules
   unless the objective exports them), in the `d3d_jax` format that `model.init_from`

@@ -146,6 +146,7 @@ def train_and_measure(config, workdir: str):
       writer=writer, extra_modules=extras)
   writer.write_scalars(config.total_steps, {f"eval/{k}": v for k, v in metrics.items()})
   writer.flush()
+  evaluation.write_metrics(workdir, config.total_steps, metrics)  # for d3d_jax.tables
   return metrics, evaluators["flow_epe"]
 
 

@@ -104,9 +104,31 @@ def _start_job(args, logs_dir, tag) -> list[Process]:
   return processes
 
 
-def _finish(processes) -> None:
+def _kill(processes) -> None:
+  """Ends the job after a failure, with each process's errors and log tail in the
+  error, and its whole log beside its WRITES_LOG."""
   for process in processes:
+    if process.popen.poll() is None:
+      process.popen.kill()
     process.finish()
+  reports = []
+  for i, p in enumerate(processes):
+    log = p.writes_log.replace(".json", ".stderr")
+    with open(log, "w") as f:
+      f.write(p.stderr)
+    errors = [line for line in p.stderr.splitlines()
+              if "Error" in line or line.startswith(("E1", "F1"))][:20]
+    reports.append(f"process {i} ({log}):\n" + "\n".join(errors) +
+                   f"\n...\n{p.stderr[-2000:]}")
+  raise AssertionError("\n".join(reports))
+
+
+def _finish(processes) -> None:
+  try:
+    for process in processes:
+      process.finish()
+  except subprocess.TimeoutExpired:
+    _kill(processes)
   for index, process in enumerate(processes):
     assert process.popen.returncode == 0, f"process {index}:\n{process.stderr[-4000:]}"
 
@@ -135,14 +157,18 @@ def two_process_run(tiny_dataset, tmp_path_factory) -> TwoProcessRun:
   args = _cli_args(config, workdir)
 
   stopped = _start_job(args, str(tmp), "stopped")
-  deadline = time.time() + 300
-  while not os.path.isdir(os.path.join(workdir, "checkpoints", "3")):
-    assert time.time() < deadline, "no checkpoint of step 3 appeared"
-    assert all(p.popen.poll() is None for p in stopped), [
-        p.popen.communicate()[1][-3000:] for p in stopped]
-    time.sleep(0.02)
-  with open(os.path.join(workdir, LEASE_FILE)) as f:
-    lease_holder_pid = json.load(f)["pid"]
+  try:
+    # Minutes on a loaded 2-core machine: imports, then compiles in each process.
+    deadline = time.time() + 900
+    while not os.path.isdir(os.path.join(workdir, "checkpoints", "3")):
+      assert time.time() < deadline, "no checkpoint of step 3 appeared"
+      assert all(p.popen.poll() is None for p in stopped), "a process exited early"
+      time.sleep(0.02)
+    with open(os.path.join(workdir, LEASE_FILE)) as f:
+      lease_holder_pid = json.load(f)["pid"]
+  except BaseException:
+    _kill(stopped)
+    raise
   stopped[1].popen.terminate()  # SIGTERM to process 1 only.
   _finish(stopped)
 
