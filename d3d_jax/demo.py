@@ -167,6 +167,7 @@ def _demo_probe(root, data_dir, seeds):
                               ("frozen",), str(root / "probe_flow_teacher"))
   print("(p) flow-stream bracket (frozen flow teacher):")
   print(probe_flow.epe_table(flow))
+  print("    over moving cells (TV-L1 > 0.5 px):")
   print(probe_flow.epe_table(flow, "epe_moving"))
   if len(results) > 1:
     merged = probe_flow.mean_over_seeds(results)
