@@ -17,7 +17,7 @@ Measured (seeds 0, 1, 2 via --config.seed / --config.input.seed; the stream from
 seed-0 flow teacher): top-1 65.9 / 69.5 / 57.8 (64.4 +- 4.9) on the 384 test clips,
 against the demo's RGB baseline 29.7 +- 7.1, D3D 50.4 +- 10.3 and flow teacher 89.3. On
 this motion-defined task the learned-flow path beats the RGB networks, unlike Kinetics
-(Table 6). At the switch to end-to-end training (step 200) the stream's cross-entropy
+(Table 6). 25 steps into end-to-end training (step 225) the stream's cross-entropy
 on the predicted flow is 2.5-2.8, chance level for 12 classes: the Simple decoder's
 flow after 200 steps (flow loss 0.04-0.06) is not yet flow the stream recognises.
 """
