@@ -32,9 +32,11 @@ def model_config(name: str = "s3dg", modality: str = "rgb") -> ml_collections.Co
   # exclude: regexes of parameter paths to keep at init (e.g. '^Logits/'); the model's
   # own new modules (attention heads) need no entry: the model declares them;
   # scope: which network of a file holding several ('' = the only one, e.g.
-  # 'RGB/inception_i3d/' of DeepMind's two-stream checkpoints).
+  # 'RGB/inception_i3d/' of DeepMind's two-stream checkpoints); into: the submodule of
+  # our network the file's network fills ('' = the whole network; 'FlowStream' = the
+  # flow stream of 's3dg_cnn_flow', which starts from a flow S3D-G export).
   m.init_from = ml_collections.ConfigDict(dict(path="", format="d3d_jax", exclude=(),
-                                                scope=""))
+                                                scope="", into=""))
   return m
 
 

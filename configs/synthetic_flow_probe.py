@@ -4,8 +4,9 @@ r"""Synthetic demo: optical-flow probing of a finished run (D3D Sec. 3.2, Figure
 d3d:/tmp/d3d_jax/demo/d3d_paper_seed0 --layers=all --decoder=pwc \
       --output_dir=/tmp/d3d_jax/demo/probe_seed0
 
-One probe run by hand (ft setting, PWC at 3A; ``--config.eval_every_steps=50`` logs its
-EPE while training, as the decoders live in the checkpoints, not in the export):
+One probe run by hand (ft setting, PWC at 3A; the decoders are exported beside the
+network, so ``--config.mode=train_and_eval`` measures the export's EPE at the end and
+``--config.eval_every_steps=50`` logs it while training):
 
   python -m d3d_jax.main --config=configs/synthetic_flow_probe.py \
       --workdir=/tmp/d3d_jax/demo/probe_by_hand \
@@ -43,7 +44,7 @@ def get_config():
   c.schedule.base_lr = 1e-3
   c.schedule.warmup_steps = 10
   c.checkpoint.every_steps = 200
-  # The export holds only the network; `probe_flow` measures EPE on the train state.
+  # `probe_flow` measures EPE on the train state (which also keeps example clips).
   c.mode = "train"
   c.evals = ml_collections.ConfigDict({"flow_epe": evaluator_config("flow_epe")})
   return c

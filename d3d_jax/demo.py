@@ -132,22 +132,26 @@ def _demo_probe(root, data_dir, seeds):
   absent (same workdirs), then per seed `d3d_jax.probe_flow` (PWC decoder, frozen at
   every layer, ft at 1a and 3a: one run each) and, once, the frozen probe of the flow
   teacher (Table 1's flow-stream bracket). Prints the EPE table per seed and the mean
-  over seeds; returns no accuracy rows or gains (the tables are EPE)."""
+  over seeds, over all cells (the paper's EPE) and over moving cells. Returns the
+  top-1 rows of the runs it probed (flow teacher, RGB baseline, D3D) and D3D's gain when
+  the d3d method does not print them already."""
   import importlib  # pylint: disable=g-import-not-at-top
   from d3d_jax import probe_flow  # pylint: disable=g-import-not-at-top
   ft_layers = ("Conv3d_1a_7x7", "MaxPool3d_3a_3x3")
   teacher_dir = str(root / "flow_teacher")
-  _run("(b) flow teacher", "synthetic_flow_teacher", teacher_dir, data_dir, 0)
+  _, teacher = _run("(b) flow teacher", "synthetic_flow_teacher", teacher_dir, data_dir, 0)
   recipe = importlib.import_module("configs.synthetic_flow_probe").get_config()
   recipe.input.data_dir = data_dir
-  results = []
+  results, top1 = [], {"rgb": [], "d3d": []}
   for seed in seeds:
     workdirs = {"rgb": str(root / f"rgb_baseline_seed{seed}"),
                 "d3d": str(root / f"d3d_paper_seed{seed}")}
-    _run(f"(c) RGB baseline, seed {seed}", "synthetic_rgb_baseline", workdirs["rgb"],
-         data_dir, seed)
-    _run(f"(d) D3D, seed {seed}", "synthetic_d3d", workdirs["d3d"], data_dir, seed,
-         **{"teacher.checkpoint": teacher_dir})
+    _, rgb = _run(f"(c) RGB baseline, seed {seed}", "synthetic_rgb_baseline",
+                  workdirs["rgb"], data_dir, seed)
+    _, d3d = _run(f"(d) D3D, seed {seed}", "synthetic_d3d", workdirs["d3d"], data_dir, seed,
+                  **{"teacher.checkpoint": teacher_dir})
+    top1["rgb"].append(rgb["top1@1x1"])
+    top1["d3d"].append(d3d["top1@1x1"])
     out = root / f"probe_seed{seed}"
     print(f"(p) flow probe, seed {seed}: python -m d3d_jax.probe_flow --workdirs=" +
           ",".join(f"{k}:{v}" for k, v in workdirs.items()) + " --layers=all "
@@ -156,15 +160,27 @@ def _demo_probe(root, data_dir, seeds):
     results.append(probe_flow.run_sweep(recipe, workdirs, ["all"], "pwc", ("frozen", "ft"),
                                         str(out), ft_layers=ft_layers))
     print(probe_flow.epe_table(results[-1]))
+    print("    EPE over moving cells (TV-L1 > 0.5 px):")
+    print(probe_flow.epe_table(results[-1], "epe_moving"))
     print(f"    sweep wall time {results[-1]['wall_seconds']:.0f} s; pictures in {out}")
   flow = probe_flow.run_sweep(recipe, {"flow": teacher_dir}, ["all"], "pwc",
                               ("frozen",), str(root / "probe_flow_teacher"))
   print("(p) flow-stream bracket (frozen flow teacher):")
   print(probe_flow.epe_table(flow))
+  print("    over moving cells (TV-L1 > 0.5 px):")
+  print(probe_flow.epe_table(flow, "epe_moving"))
   if len(results) > 1:
+    merged = probe_flow.mean_over_seeds(results)
     print(f"(p) EPE mean +- std over seeds {','.join(map(str, seeds))}:")
-    print(probe_flow.epe_table(probe_flow.mean_over_seeds(results)))
-  return [], []
+    print(probe_flow.epe_table(merged))
+    print("    over moving cells (TV-L1 > 0.5 px):")
+    print(probe_flow.epe_table(merged, "epe_moving"))
+  if "d3d" in _METHODS.value:
+    return [], []  # the d3d method's rows are the same runs
+  return ([("flow teacher (S3D-G)", True, [teacher["top1@1x1"]]),
+           ("RGB baseline (S3D-G)", False, top1["rgb"]),
+           ("D3D (paper Eq. 2, mean)", False, top1["d3d"])],
+          [("D3D (paper Eq. 2, mean) - RGB baseline", _gains(top1["d3d"], top1["rgb"]))])
 
 
 def _demo_w3(root, data_dir, seeds):

@@ -232,6 +232,20 @@ def draw_attention(config, workdir: str, section, max_batches: int) -> list[str]
   return evaluators["attention_maps"].written
 
 
+def exported_extra_modules(config, export_dir: str) -> dict:
+  """The training-only modules the objective exports (flow decoders of a probe), loaded
+  from `export_dir`: name -> (module, params), for evaluators that read them."""
+  from d3d_jax.export import load_extra_modules  # pylint: disable=g-import-not-at-top
+  from d3d_jax.objectives import build_objective  # pylint: disable=g-import-not-at-top
+  objective = build_objective(config.objective)
+  names = tuple(objective.exported_extra_modules)
+  if not names:
+    return {}
+  modules = objective.extra_modules()
+  return {name: (modules[name], params)
+          for name, params in load_extra_modules(export_dir, names).items()}
+
+
 def evaluate_workdir(config, workdir: str, export_dir: Optional[str] = None) -> dict:
   """Runs ``config.evals`` on the exported model of `workdir` (and its teacher, when
   an evaluator compares with it). The export must be of the workdir's newest
@@ -244,7 +258,8 @@ def evaluate_workdir(config, workdir: str, export_dir: Optional[str] = None) -> 
       workdir, just_logging=jax.process_index() > 0, asynchronous=False)
   metrics, evaluators = evaluate_networks(
       config, [member], lambda: _teacher_member(config, info.num_classes), mesh, info=info,
-      step=config.total_steps, workdir=workdir, writer=writer)
+      step=config.total_steps, workdir=workdir, writer=writer,
+      extra_modules=exported_extra_modules(config, export_dir))
   _write_results(workdir, metrics, evaluators, writer, config.total_steps)
   writer.flush()
   return metrics

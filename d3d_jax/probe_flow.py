@@ -17,7 +17,7 @@ with the recipe of ``--config`` and measures their EPE on the eval split
 
 Outputs in ``--output_dir``: one run folder per (model, setting[, layer]) (resumable:
 a finished run is only re-evaluated), ``flow_epe.json`` (one entry per (model, layer):
-EPE per setting and the all-zeros bracket), ``epe_per_layer.png`` (Figure 4: EPE vs
+EPE per setting and the all-zeros bracket, over all cells and over moving cells), ``epe_per_layer.png`` (Figure 4: EPE vs
 layer, one line per model and setting) and ``flow_strip.png`` (Figures 5-6: RGB frames,
 TV-L1 and each model's frozen-probe prediction at ``--strip_layer``, hue = angle,
 saturation = magnitude). Table 1's "flow-stream features" bracket is a probe of a flow
@@ -150,6 +150,16 @@ def train_and_measure(config, workdir: str):
   return metrics, evaluators["flow_epe"]
 
 
+def _record(entry: dict, setting: str, metrics: Mapping[str, float]) -> None:
+  """Puts a probe run's EPEs at `entry`'s layer into `entry` (all cells and moving
+  cells, `d3d_jax.evaluators.flow_epe`; the all-zeros brackets)."""
+  layer = entry["layer"]
+  entry["epe"][setting] = metrics[f"flow_epe/{layer}"]
+  entry["epe_zeros"] = metrics[f"flow_epe_zeros/{layer}"]
+  entry["epe_moving"][setting] = metrics[f"flow_epe_moving/{layer}"]
+  entry["epe_moving_zeros"] = metrics[f"flow_epe_moving_zeros/{layer}"]
+
+
 def run_sweep(base, workdirs: Mapping[str, str], layers: Sequence[str], decoder: str,
               settings: Sequence[str], output_dir: str,
               ft_layers: Optional[Sequence[str]] = None,
@@ -168,13 +178,12 @@ def run_sweep(base, workdirs: Mapping[str, str], layers: Sequence[str], decoder:
       raise ValueError(f"--layers {missing} are not endpoints of {name}'s network "
                        f"({workdir}); it has {available}")
     for layer in probed:
-      entries[(name, layer)] = {"model": name, "layer": layer, "epe": {}}
+      entries[(name, layer)] = {"model": name, "layer": layer, "epe": {}, "epe_moving": {}}
     if "frozen" in settings:
       config = probe_config(base, workdir, probed, decoder, "frozen")
       metrics, evaluator = train_and_measure(config, str(root / name / "frozen"))
       for layer in probed:
-        entries[(name, layer)]["epe"]["frozen"] = metrics[f"flow_epe/{layer}"]
-        entries[(name, layer)]["epe_zeros"] = metrics[f"flow_epe_zeros/{layer}"]
+        _record(entries[(name, layer)], "frozen", metrics)
       examples[name] = evaluator.examples_by_endpoint
       if evaluator.example_frames:
         frames = evaluator.example_frames
@@ -184,8 +193,7 @@ def run_sweep(base, workdirs: Mapping[str, str], layers: Sequence[str], decoder:
           raise ValueError(f"--ft_layers: {layer!r} is not among the probed layers {probed}")
         config = probe_config(base, workdir, (layer,), decoder, "ft")
         metrics, _ = train_and_measure(config, str(root / name / f"ft_{layer}"))
-        entries[(name, layer)]["epe"]["ft"] = metrics[f"flow_epe/{layer}"]
-        entries[(name, layer)]["epe_zeros"] = metrics[f"flow_epe_zeros/{layer}"]
+        _record(entries[(name, layer)], "ft", metrics)
   result = {"decoder": decoder, "settings": list(settings),
             "steps": int(base.total_steps), "workdirs": dict(workdirs),
             "entries": list(entries.values()), "wall_seconds": time.time() - start}
@@ -209,8 +217,9 @@ def mean_over_seeds(results: Sequence[Mapping]) -> dict:
   for entry in merged["entries"]:
     same = [next(e for e in r["entries"] if (e["model"], e["layer"]) ==
                  (entry["model"], entry["layer"])) for r in results]
-    entry["epe"] = {s: [e["epe"][s] for e in same] for s in entry["epe"]}
-    entry["epe_zeros"] = [e["epe_zeros"] for e in same]
+    for key in ("epe", "epe_moving"):
+      entry[key] = {s: [e[key][s] for e in same] for s in entry.get(key, {})}
+      entry[f"{key}_zeros"] = [e.get(f"{key}_zeros") for e in same]
   return merged
 
 
@@ -222,8 +231,9 @@ def _cell(value) -> str:
   return f"{value:.3f}"
 
 
-def epe_table(result: Mapping) -> str:
-  """A markdown table: one row per layer, a column per (model, setting), and zeros."""
+def epe_table(result: Mapping, key: str = "epe") -> str:
+  """A markdown table: one row per layer, a column per (model, setting), and zeros.
+  `key`: 'epe' (all cells, the paper's) or 'epe_moving' (cells moving > 0.5 px)."""
   models = list(dict.fromkeys(e["model"] for e in result["entries"]))
   layers = list(dict.fromkeys(e["layer"] for e in result["entries"]))
   by_key = {(e["model"], e["layer"]): e for e in result["entries"]}
@@ -233,9 +243,9 @@ def epe_table(result: Mapping) -> str:
   for layer in layers:
     cells = []
     for m, s in columns:
-      cells.append(_cell(by_key.get((m, layer), {}).get("epe", {}).get(s)))
-    zeros = next((by_key[(m, layer)]["epe_zeros"] for m in models
-                  if "epe_zeros" in by_key.get((m, layer), {})), None)
+      cells.append(_cell(by_key.get((m, layer), {}).get(key, {}).get(s)))
+    zeros = next((by_key[(m, layer)][f"{key}_zeros"] for m in models
+                  if f"{key}_zeros" in by_key.get((m, layer), {})), None)
     lines.append(f"| {short_name(layer)} ({layer}) | " + " | ".join(cells)
                  + f" | {_cell(zeros)} |")
   return "\n".join(lines)
@@ -347,6 +357,8 @@ def main(argv) -> None:
                      values["decoder"], values["settings"], values["output_dir"],
                      values["ft_layers"], values["strip_layer"])
   print(epe_table(result))
+  print("EPE over moving cells (TV-L1 > 0.5 px):")
+  print(epe_table(result, "epe_moving"))
   print(f"wall time {result['wall_seconds']:.0f} s; {values['output_dir']}/flow_epe.json, "
         f"epe_per_layer.png, flow_strip.png")
 

@@ -10,6 +10,7 @@
 | `bottom_heavy_i3d` | 3-D below `switch_block` (conv1 7x7x7), 2-D from it on             | Mixed_4b:  7,008,320 |
 | `resnet50`         | torchvision ResNet-50 on every frame, logits averaged (`resnet.py`) | 1000 cls: 25,557,032 |
 | `tsm_resnet50`     | the same with TSM's residual temporal shift, dropout 0.5 (W3's backbone) | 1000 cls: 25,557,032 |
+| `s3dg_cnn_flow`    | D3D's "3D CNN flow" (Sec. 4.1): S3D-G trunk to 3A + flow decoder -> flow S3D-G (`cnn_flow.py`); RGB in | |
 
 Any `S3DG` attribute can be overridden by keyword (e.g. ``first_temporal_kernel_size=7``,
 ``depth_multiplier=0.125``), and any `ConvOptions` field too (``padding``, ``lowering``,
@@ -26,6 +27,7 @@ from typing import Any, Callable, Optional
 import jax.numpy as jnp
 
 from d3d_jax.models import resnet
+from d3d_jax.models.cnn_flow import CNNFlowS3DG
 from d3d_jax.models.s3dg import S3DG
 from d3d_jax.models.units import ConvOptions
 
@@ -81,11 +83,16 @@ MODELS: dict[str, Callable[..., dict[str, Any]]] = {
     "top_heavy_i3d": _top_heavy_i3d,
     "bottom_heavy_i3d": _bottom_heavy_i3d,
     **resnet.PRESETS,
+    "s3dg_cnn_flow": _s3dg,
 }
+# Presets built by another module than S3DG / ResNet.
+_CNN_FLOW_PRESETS = ("s3dg_cnn_flow",)
 
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(ConvOptions)}
 _MODEL_FIELDS = {f.name for f in dataclasses.fields(S3DG)} - {"parent", "name", "options"}
 _RESNET_FIELDS = {f.name for f in dataclasses.fields(resnet.ResNet)} - {
+    "parent", "name", "options"}
+_CNN_FLOW_FIELDS = {f.name for f in dataclasses.fields(CNNFlowS3DG)} - {
     "parent", "name", "options"}
 
 
@@ -100,7 +107,7 @@ def build_model(name: str, num_classes: int, *, switch_block: Optional[str] = No
   settings = MODELS[name](switch_block) if switch_block else MODELS[name]()
   settings.update(overrides)
   family, fields = (resnet.ResNet, _RESNET_FIELDS) if name in resnet.PRESETS else (
-      S3DG, _MODEL_FIELDS)
+      (CNNFlowS3DG, _CNN_FLOW_FIELDS) if name in _CNN_FLOW_PRESETS else (S3DG, _MODEL_FIELDS))
   unknown = set(settings) - _OPTION_FIELDS - fields
   if unknown:
     raise ValueError(

@@ -55,8 +55,10 @@ BACKBONE_ENDPOINTS = (
 )
 ENDPOINTS = BACKBONE_ENDPOINTS + ("Logits_per_time", "Logits", "Predictions")
 
-# The heads `head` may name: the plain head, Liu's attention heads, Wang's feature attention.
-HEADS = attention.HEADS + ("feature_attention",)
+# The heads `head` may name: the plain head, Liu's attention heads, Wang's feature
+# attention, and 'none': a trunk without a classifier (the flow-prediction front-end of
+# `d3d_jax.models.cnn_flow`), which returns logits None and only backbone endpoints.
+HEADS = attention.HEADS + ("feature_attention", "none")
 
 # Max pools: (window, strides), identical in every variant.
 _POOLS = {
@@ -172,7 +174,7 @@ class S3DG(nn.Module):
     when the file does not have them (and loads them when it does).
     """
     modules = list(feature_attention.NEW_MODULES if self.head == "feature_attention"
-                   else attention.NEW_MODULES[self.head])
+                   else attention.NEW_MODULES.get(self.head, ()))
     modules += new_module_patterns(self.block_module, self._block_module_blocks(),
                                    self.attention_refinement)
     return tuple(modules)
@@ -265,6 +267,8 @@ class S3DG(nn.Module):
       x = record("AttentionRefinement", w3.AttentionRefinement(o, name="AttentionRefinement")(
           x, self._refinement_masks(endpoints)))
 
+    if self.head == "none":
+      return None, endpoints
     if self.head == "feature_attention":
       gate, x = feature_attention.FeatureAttention(
           self.feature_attention_sigma, self.feature_attention_theta,

@@ -12,6 +12,7 @@ from d3d_jax.objectives.classification import CrossEntropy, cross_entropy
 from d3d_jax.objectives.d3d import (D3DLogits, FeatureDistillation,
                                     feature_distillation_loss, logit_distillation_loss)
 from d3d_jax.objectives.flow_prediction import FlowLoss, FlowProbe
+from d3d_jax.objectives.cnn_flow import CNNFlow
 from d3d_jax.objectives.w3 import MatureFeatureRegularization
 from d3d_jax.objectives.attention_transfer import AttentionTransfer, attention_transfer_loss
 from d3d_jax.objectives.decoupled_kd import DecoupledKD, decoupled_kl
@@ -27,6 +28,7 @@ OBJECTIVES = {
     "attention_distill": AttentionDistillation,
     "flow_probe": FlowProbe,
     "flow_loss": FlowLoss,
+    "cnn_flow": CNNFlow,
     "w3_mfr": MatureFeatureRegularization,
     "gkd_representation": GenerativeRepresentation,
     "gkd": GenerativeDistillation,

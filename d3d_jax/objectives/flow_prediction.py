@@ -199,6 +199,12 @@ class FlowProbe(Objective):
       raise ValueError(f"objective.endpoints {tuple(config.endpoints)}: each must be one "
                        f"of {BACKBONE_ENDPOINTS}, and at least one is needed")
 
+  @property
+  def exported_extra_modules(self) -> tuple[str, ...]:
+    """The decoders go into the export beside the network, so ``flow_epe`` can
+    evaluate an export (`d3d_jax.evaluation.evaluate_workdir`)."""
+    return tuple(decoder_module_name(e) for e in self.config.endpoints)
+
   def extra_modules(self):
     return {decoder_module_name(e): EndpointFlowDecoder(
         e, self.config.decoder, tuple(self.config.pwc_channels))

@@ -259,7 +259,10 @@ def load_init_from(init_from, params, batch_stats, new_modules=()):
   * ``exclude``: regexes of variable paths to keep at their initial values, e.g.
     ``('^Logits/',)`` when `num_classes` differs from the checkpoint's;
   * ``scope`` (optional): which network of a file holding several (e.g.
-    'Flow/inception_i3d/').
+    'Flow/inception_i3d/');
+  * ``into`` (optional): the submodule of our network that the file's network fills
+    (e.g. 'FlowStream' of the 3D CNN flow network, from a flow S3D-G export); the rest
+    of our network keeps its initial values. '' (default): the whole network.
 
   `new_modules` is the model's own declaration of the modules published backbones lack
   (see `import_checkpoint`), so a run needs no exclude list for them. Anything else the
@@ -272,6 +275,19 @@ def load_init_from(init_from, params, batch_stats, new_modules=()):
   format_name = _field(init_from, "format", "d3d_jax")
   if format_name not in FORMATS:
     raise ValueError(f"model.init_from.format is {format_name!r}; known: {sorted(FORMATS)}")
+  into = _field(init_from, "into", "")
+  if into:
+    if into not in params:
+      raise ValueError(f"model.init_from.into is {into!r}, which is not a submodule of the "
+                       f"network; it has {sorted(params)}")
+    prefix = f"^{into}/"
+    sub_params, sub_stats = load_init_from(
+        dict(path=path, format=format_name, exclude=_field(init_from, "exclude", ()),
+             scope=_field(init_from, "scope", "")), params[into],
+        (batch_stats or {}).get(into, {}),
+        new_modules=tuple("^" + m[len(prefix):] for m in new_modules if m.startswith(prefix)))
+    return (dict(params, **{into: sub_params}),
+            dict(batch_stats or {}, **({into: sub_stats} if sub_stats else {})))
   params, batch_stats, report = import_checkpoint(
       format_name, path, params, batch_stats, exclude=_field(init_from, "exclude", ()),
       scope=_field(init_from, "scope", None) or None, new_modules=new_modules)

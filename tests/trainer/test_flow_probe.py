@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from d3d_jax import evaluation, trainer
-from d3d_jax.evaluators import evaluator_config
-from d3d_jax.objectives import objective_config
-from d3d_jax.objectives.flow_prediction import decoder_module_name, frozen_backbone_group
+from d3d_jax.evaluators import EvalContext, build_evaluators, evaluator_config
+from d3d_jax.objectives import ModelOutputs, objective_config
+from d3d_jax.objectives.flow_prediction import (EndpointFlowDecoder, decoder_module_name,
+                                                frozen_backbone_group)
 from data_pipelines import input_pipeline
 from tests.trainer.conftest import tiny_config
 
@@ -73,15 +74,41 @@ def test_flow_epe_reports_each_layer_and_the_all_zeros_bracket(tiny_dataset, tmp
       **{zero: jax.tree_util.tree_map(np.zeros_like, state.params["extra"][zero])}))
   writer = evaluation.metric_writers.create_default_writer(str(tmp_path))
   metrics = evaluation.evaluate_train_state(exp, state.replace(params=params), writer, 0)
-  assert set(metrics) == {f"flow_epe{kind}/{layer}" for kind in ("", "_zeros")
-                          for layer in LAYERS}
+  assert set(metrics) == {f"flow_epe{kind}/{layer}" for kind in (
+      "", "_zeros", "_moving", "_moving_zeros") for layer in LAYERS}
   assert metrics["flow_epe/Mixed_3b"] == pytest.approx(metrics["flow_epe_zeros/Mixed_3b"])
   assert metrics["flow_epe_zeros/Mixed_3b"] > 0
   assert metrics["flow_epe/Conv3d_2c_3x3"] != metrics["flow_epe_zeros/Conv3d_2c_3x3"]
 
 
+def test_flow_epe_moving_covers_only_cells_moving_more_than_half_a_pixel():
+  module = EndpointFlowDecoder("Mixed_3b", "simple")
+  features = np.ones((2, 4, 8, 8, 5), np.float32)
+  params = jax.tree_util.tree_map(np.zeros_like, module.init(  # predicts zero flow
+      jax.random.PRNGKey(0), ModelOutputs(None, {"Mixed_3b": features}))["params"])
+  context = EvalContext(input_config=None, num_videos=2, num_classes=4, class_names=(),
+                        student_endpoints=(), student_modality="rgb",
+                        extra_modules={"flow_decoder_Mixed_3b": (module, params)})
+  evaluator = build_evaluators({"flow_epe": evaluator_config("flow_epe")}, context)["flow_epe"]
+  flow = np.zeros((2, 8, 16, 16, 2), np.float32)
+  flow[0, ..., 0] = 1.0 / 20  # clip 0 moves 1 px per frame in x, clip 1 is still
+  evaluator.update({"student": {"Mixed_3b": features}}, {"flow": flow, "mask": np.ones(2)})
+  assert evaluator.result() == pytest.approx({
+      "flow_epe/Mixed_3b": 0.5, "flow_epe_zeros/Mixed_3b": 0.5,  # mean of 1 px and 0 px
+      "flow_epe_moving/Mixed_3b": 1.0, "flow_epe_moving_zeros/Mixed_3b": 1.0})
+
+
+def test_flow_epe_evaluates_the_export_of_a_probe_run(tiny_dataset, tmp_path):
+  config = _probe_config(tiny_dataset, frozen=True)
+  config.total_steps = 2
+  config.mode = "train_and_eval"
+  trainer.train(config, str(tmp_path))
+  metrics = evaluation.evaluate_workdir(config, str(tmp_path))  # decoders from the export
+  assert {f"flow_epe/{layer}" for layer in LAYERS} <= set(metrics)
+  assert metrics["flow_epe/Mixed_3b"] > 0
+
+
 def test_flow_epe_on_an_export_without_decoders_is_an_error(tiny_dataset):
-  from d3d_jax.evaluators import EvalContext, build_evaluators
   context = EvalContext(input_config=None, num_videos=1, num_classes=4, class_names=(),
                         student_endpoints=(), student_modality="rgb")
   with pytest.raises(ValueError, match="flow_probe"):
