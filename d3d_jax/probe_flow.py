@@ -34,6 +34,7 @@ import ml_collections
 from ml_collections import config_flags
 import numpy as np
 
+from d3d_jax import compilation_cache
 from data_pipelines import atomic_file, paths
 
 # The command's flags, defined when it runs as a program (`_define_flags`), so that
@@ -347,6 +348,7 @@ def main(argv) -> None:
   del argv
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.hide_accelerators()
+  compilation_cache.enable_persistent_cache()
   values = {name: holder.value for name, holder in _FLAGS.items()}
   if not values["output_dir"]:
     raise app.UsageError("--output_dir is required")
