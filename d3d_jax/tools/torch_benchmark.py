@@ -21,6 +21,7 @@ and matmuls, 2 per multiply-add) of one step, for reference.
 Requires the ``torch`` extra: ``pip install -e '.[torch]'``.
 """
 
+import importlib
 import json
 import os
 import statistics
@@ -29,7 +30,8 @@ import time
 
 # Our model name -> (the torchvision constructor used for it, what differs).
 TORCH_MODELS = {
-    "s3d": ("torchvision.models.video.s3d", "the same network (symmetric padding, BN scale)"),
+    "s3d": ("torchvision.models.video.s3d",
+            "the same layers; torchvision pads symmetrically and has BN scales"),
     "s3dg": ("torchvision.models.video.s3d",
              "S3D without S3D-G's self-gating (the gates are < 0.1% of the FLOPs)"),
 }
@@ -41,8 +43,8 @@ INSTALL_HINT = ("--compare=torch needs PyTorch and torchvision: pip install -e '
 def require_torch() -> None:
   """Exits with the install command when torch or torchvision cannot be imported."""
   try:
-    import torch  # pylint: disable=g-import-not-at-top,unused-import
-    import torchvision  # pylint: disable=g-import-not-at-top,unused-import
+    for name in ("torch", "torchvision"):
+      importlib.import_module(name)
   except ImportError as error:
     raise SystemExit(f"{INSTALL_HINT}\n({error})") from None
 
