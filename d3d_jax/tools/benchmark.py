@@ -25,6 +25,28 @@ default this tool adds ``--xla_cpu_multi_thread_eigen=false`` to ``XLA_FLAGS``
 (~20-30% faster on 2 cores; ``--single_thread_eigen=false`` to keep XLA's default).
 The flag is set before JAX initialises its backend, and printed.
 
+``--compare=torch`` first times PyTorch's comparable train step (`torch_benchmark`:
+torchvision's S3D for ``s3d`` and ``s3dg``; none for the I3D family) in a subprocess,
+at the same batch, clip size and classes, best of NCDHW and channels_last_3d, as many
+threads as CPUs (on CUDA: AMP bf16 with ``--dtype=bfloat16``, ``--torch_compile``), then
+ours, and prints both on one FLOP count with the ratio. Needs ``pip install -e '.[torch]'``.
+
+Accelerators (GPU / TPU), e.g.
+
+    python -m d3d_jax.tools.benchmark --model=s3dg --frames=64 --size=224 \
+        --lowering=native --dtype=bfloat16 --batch=auto --remat --skip_forward
+
+* ``--dtype=bfloat16``: convs and activations in bf16; parameters stay float32 and
+  flax's BatchNorm computes its statistics (and keeps its averages) in float32;
+* ``--batch=auto``: the largest batch whose train step fits, doubling then bisecting on
+  XLA's RESOURCE_EXHAUSTED (`batch_search`), up to ``--max_batch`` (a CPU rarely fails
+  cleanly: keep ``--max_batch`` small there);
+* ``--remat``: the model's ``remat_blocks`` option, each Inception block recomputed in
+  the backward pass (same numbers, less activation memory);
+* ``% peak`` is MFU: achieved FLOP/s over the device's bf16 dense peak from
+  `device_peaks` (H100 / H200 / A100 / TPU v4 / v5e / v5p, by ``device_kind``); a
+  device not in the table (a CPU) uses the measured matmul peak (``--peak``).
+
 ``--layers`` instead times every distinct convolution of the model (shape, kernel,
 stride, padding) forward + backward under each lowering, which is how the per-kernel
 choices of the 'folded' lowering were made (see `d3d_jax.models.conv3d`).
@@ -404,6 +426,16 @@ def main(argv):
       compare_torch = False
   if _BATCH.value != "auto" and not _BATCH.value.isdigit():
     raise app.UsageError(f"--batch must be a positive integer or 'auto', got {_BATCH.value!r}")
+  torch_result = None
+  if compare_torch:
+    if _BATCH.value == "auto":
+      raise app.UsageError(
+          "--compare=torch needs a fixed --batch: find it with --batch=auto first, then "
+          "pass --batch=N (PyTorch runs first, so it never competes with JAX's memory pool)")
+    # PyTorch runs before JAX starts: its process has exited, and given back the CPU
+    # threads or the GPU memory, before JAX claims them.
+    print("running the PyTorch side first, in a subprocess ...", flush=True)
+    torch_result = run_torch(int(_BATCH.value))
   if _SINGLE_THREAD_EIGEN.value and "xla_cpu_multi_thread_eigen" not in os.environ.get(
       "XLA_FLAGS", ""):
     # Must happen before JAX initialises its CPU backend (first use below).
@@ -455,9 +487,8 @@ def main(argv):
   else:
     print("FLOPs: each lowering's own XLA cost analysis.")
   print_table(results, batch, peak, common)
-  if compare_torch:
-    print("running the PyTorch side in a subprocess ...", flush=True)
-    print_comparison(results, run_torch(batch), batch, peak,
+  if torch_result is not None:
+    print_comparison(results, torch_result, batch, peak,
                      common if common is not None else results[0]["train_flops"])
 
 
