@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from d3d_jax.models import build_model
+from tests.models.train_loss import cross_entropy_loss_fn
 
 TINY = dict(num_classes=5, depth_multiplier=0.125, min_depth=4, lowering="native")
 INCEPTION_BLOCKS = 9  # Mixed_3b, 3c, 4b-4f, 5b, 5c.
@@ -43,12 +44,7 @@ def test_remat_blocks_same_logits_stats_and_gradients():
   labels = jnp.array([3, 1])
 
   def loss_and_grads(model, variables):
-    def loss_fn(params):
-      (logits, _), updates = model.apply(
-          {"params": params, "batch_stats": variables["batch_stats"]}, clips, train=True,
-          mutable=["batch_stats"], rngs={"dropout": jax.random.PRNGKey(2)})
-      loss = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], -1))
-      return loss, (logits, updates["batch_stats"])
+    loss_fn = cross_entropy_loss_fn(model, variables["batch_stats"], clips, labels)
     return jax.value_and_grad(loss_fn, has_aux=True)(variables["params"])
 
   @jax.jit
