@@ -424,8 +424,11 @@ def main(argv):
       print(f"--compare=torch: no PyTorch model comparable to {_MODEL.value!r} is built "
             f"(comparable: {sorted(torch_benchmark.TORCH_MODELS)}); timing ours only.")
       compare_torch = False
-  if _BATCH.value != "auto" and not _BATCH.value.isdigit():
+  if _BATCH.value != "auto" and not (_BATCH.value.isdigit() and int(_BATCH.value) > 0):
     raise app.UsageError(f"--batch must be a positive integer or 'auto', got {_BATCH.value!r}")
+  print(f"d3d_jax.tools.benchmark: model={_MODEL.value} batch={_BATCH.value} "
+        f"clip={_FRAMES.value}x{_SIZE.value}x{_SIZE.value}x{_CHANNELS.value} "
+        f"dtype={_DTYPE.value} padding={_PADDING.value} remat={_REMAT.value}")
   torch_result = None
   if compare_torch:
     if _BATCH.value == "auto":
@@ -447,9 +450,6 @@ def main(argv):
   lowerings = [l.strip() for l in _LOWERINGS.value]
   for lowering in lowerings:
     conv3d_lib.resolve_lowering(lowering)  # Validates the name.
-  print(f"d3d_jax.tools.benchmark: model={_MODEL.value} batch={_BATCH.value} "
-        f"clip={_FRAMES.value}x{_SIZE.value}x{_SIZE.value}x{_CHANNELS.value} "
-        f"dtype={_DTYPE.value} padding={_PADDING.value} remat={_REMAT.value}")
   print(f"backend={jax.default_backend()} devices={jax.devices()} "
         f"cpus={os.cpu_count()} XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
   print("lowerings: " + ", ".join(
