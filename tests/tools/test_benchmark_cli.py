@@ -52,6 +52,13 @@ def test_compare_torch_without_torch_says_how_to_install_it():
   assert "peak:" not in output  # It stops before measuring anything.
 
 
+
+def test_batch_must_be_a_positive_integer_or_auto():
+  returncode, output = _run(["--batch=0"])
+  assert returncode != 0
+  assert "--batch must be a positive integer or 'auto', got '0'" in output
+
+
 @pytest.mark.skipif(importlib.util.find_spec("torchvision") is None,
                     reason="needs the torch extra: pip install -e '.[torch]'")
 def test_compare_torch_prints_both_frameworks_and_the_ratio():
