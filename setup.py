@@ -46,8 +46,9 @@ setuptools.setup(
                  "cryptography>=42"],
         "tpu": ["jax[tpu]>=0.10"],
         "gpu": ["jax[cuda12]>=0.10"],
-        # Importing PyTorch checkpoints directly (otherwise use .npz / .safetensors exports).
-        "torch": ["torch>=2.4"],
+        # Importing PyTorch checkpoints directly (otherwise use .npz / .safetensors exports);
+        # torchvision: the PyTorch side of `d3d_jax.tools.benchmark --compare=torch`.
+        "torch": ["torch>=2.4", "torchvision>=0.19"],
     },
     entry_points={
         "console_scripts": [

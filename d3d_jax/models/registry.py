@@ -35,8 +35,9 @@ INPUT_CHANNELS = {"rgb": 3, "flow": 2}
 # Options that change how a network computes, not which variables it has or what it
 # computes in eval mode: a teacher or evaluation may set them apart from the export's.
 # (bn_group_size only picks which clips share BatchNorm statistics in training;
-# frozen_norms, set by the trainer, which layers keep theirs.)
-COMPUTE_OPTIONS = ("dtype", "lowering", "bn_group_size", "frozen_norms")
+# frozen_norms, set by the trainer, which layers keep theirs; remat_blocks only what the
+# backward pass recomputes.)
+COMPUTE_OPTIONS = ("dtype", "lowering", "bn_group_size", "frozen_norms", "remat_blocks")
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 

@@ -248,7 +248,9 @@ class S3DG(nn.Module):
       if name in module_blocks:
         common.update(block_module=self.block_module,
                       block_module_options=option_pairs(self.block_module_options))
-      x, maps = InceptionBlock(channels, t, **common)(x, train)
+      # static_argnums counts the module as 0: `train` (2) picks Python branches.
+      block = nn.remat(InceptionBlock, static_argnums=(2,)) if o.remat_blocks else InceptionBlock
+      x, maps = block(channels, t, **common)(x, train)
       for key, value in maps.items():
         record(f"{name}/{key}", value)
       return record(name, x)

@@ -25,13 +25,38 @@ default this tool adds ``--xla_cpu_multi_thread_eigen=false`` to ``XLA_FLAGS``
 (~20-30% faster on 2 cores; ``--single_thread_eigen=false`` to keep XLA's default).
 The flag is set before JAX initialises its backend, and printed.
 
+``--compare=torch`` first times PyTorch's comparable train step (`torch_benchmark`:
+torchvision's S3D for ``s3d`` and ``s3dg``; none for the I3D family) in a subprocess,
+at the same batch, clip size and classes, best of NCDHW and channels_last_3d, as many
+threads as CPUs (on CUDA: AMP bf16 with ``--dtype=bfloat16``, ``--torch_compile``), then
+ours, and prints both on one FLOP count with the ratio. Needs ``pip install -e '.[torch]'``.
+
+Accelerators (GPU / TPU), e.g.
+
+    python -m d3d_jax.tools.benchmark --model=s3dg --frames=64 --size=224 \
+        --lowering=native --dtype=bfloat16 --batch=auto --remat --skip_forward
+
+* ``--dtype=bfloat16``: convs and activations in bf16; parameters stay float32 and
+  flax's BatchNorm computes its statistics (and keeps its averages) in float32;
+* ``--batch=auto``: the largest batch whose train step fits, doubling then bisecting on
+  XLA's RESOURCE_EXHAUSTED (`batch_search`), up to ``--max_batch`` (a CPU rarely fails
+  cleanly: keep ``--max_batch`` small there);
+* ``--remat``: the model's ``remat_blocks`` option, each Inception block recomputed in
+  the backward pass (same numbers, less activation memory);
+* ``% peak`` is MFU: achieved FLOP/s over the device's bf16 dense peak from
+  `device_peaks` (H100 / H200 / A100 / TPU v4 / v5e / v5p, by ``device_kind``); a
+  device not in the table (a CPU) uses the measured matmul peak (``--peak``).
+
 ``--layers`` instead times every distinct convolution of the model (shape, kernel,
 stride, padding) forward + backward under each lowering, which is how the per-kernel
 choices of the 'folded' lowering were made (see `d3d_jax.models.conv3d`).
 """
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from typing import Callable
 
@@ -39,8 +64,28 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from d3d_jax.tools import batch_search
+from d3d_jax.tools import device_peaks
+from d3d_jax.tools import torch_benchmark
+
 _MODEL = flags.DEFINE_string("model", "s3dg", "A name of d3d_jax.models.MODELS.")
-_BATCH = flags.DEFINE_integer("batch", 2, "Clips per step.")
+_BATCH = flags.DEFINE_string(
+    "batch", "2", "Clips per step, or 'auto': the largest that fits (see batch_search).")
+_MAX_BATCH = flags.DEFINE_integer("max_batch", 256, "Upper bound of --batch=auto's search.")
+_DEPTH_MULTIPLIER = flags.DEFINE_float(
+    "depth_multiplier", 1.0, "Channel multiplier of the Inception models (tiny test runs).")
+_REMAT = flags.DEFINE_bool(
+    "remat", False, "Rematerialise each Inception block in the backward pass (less memory).")
+_COMPARE = flags.DEFINE_enum(
+    "compare", None, ["torch"],
+    "Also time PyTorch's comparable train step (torch_benchmark.TORCH_MODELS) in a "
+    "subprocess, and print the ratio.")
+_TORCH_COMPILE = flags.DEFINE_bool(
+    "torch_compile", False, "--compare=torch: wrap the PyTorch model in torch.compile.")
+_PEAK = flags.DEFINE_enum(
+    "peak", "auto", ["auto", "measured", "table"],
+    "What '% peak' divides by: the device's bf16 dense peak from device_peaks (table), "
+    "the best f32 jnp.dot timed here (measured), or table where the device is in it.")
 _FRAMES = flags.DEFINE_integer("frames", 16, "Frames per clip.")
 _SIZE = flags.DEFINE_integer("size", 224, "Height and width of a frame.")
 _CHANNELS = flags.DEFINE_integer("channels", 3, "Input channels (3 RGB, 2 flow).")
@@ -62,6 +107,10 @@ _MATMUL_SIZES = flags.DEFINE_list(
     "matmul_sizes", ["1024", "2048", "3072"], "Square f32 matmul sizes for the peak.")
 _LAYERS = flags.DEFINE_bool(
     "layers", False, "Time each distinct conv of the model (fwd + bwd) per lowering instead.")
+
+
+def _clip_shape(batch: int) -> tuple[int, ...]:
+  return (batch, _FRAMES.value, _SIZE.value, _SIZE.value, _CHANNELS.value)
 
 
 def _time_calls(fn: Callable[[], object], steps: int) -> float:
@@ -99,10 +148,15 @@ def measure_matmul_peak(sizes, steps: int) -> tuple[float, int]:
 
 
 def _build(lowering: str):
+  """The model under `lowering`. With --dtype=bfloat16 convs compute in bf16 while
+  parameters stay float32 and flax's BatchNorm computes its statistics in float32."""
   from d3d_jax.models import build_model  # pylint: disable=g-import-not-at-top
+  extra = {"depth_multiplier": _DEPTH_MULTIPLIER.value} if _DEPTH_MULTIPLIER.value != 1 else {}
+  if _REMAT.value:
+    extra["remat_blocks"] = True
   return build_model(_MODEL.value, num_classes=_CLASSES.value, lowering=lowering,
                      padding=_PADDING.value, dtype=_DTYPE.value,
-                     input_channels=_CHANNELS.value)
+                     input_channels=_CHANNELS.value, **extra)
 
 
 def _make_fns(model, learning_rate: float = 1e-3):
@@ -158,12 +212,12 @@ def init_variables(model, shape):
   return jax.tree_util.tree_unflatten(treedef, values)
 
 
-def benchmark_lowering(lowering: str, steps: int, skip_forward: bool) -> dict:
+def benchmark_lowering(lowering: str, batch: int, steps: int, skip_forward: bool) -> dict:
   """Compiles and times the forward pass and train step of the model under `lowering`."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   model = _build(lowering)
-  shape = (_BATCH.value, _FRAMES.value, _SIZE.value, _SIZE.value, _CHANNELS.value)
+  shape = _clip_shape(batch)
   clips = jax.random.uniform(jax.random.PRNGKey(0), shape, jnp.float32, -1.0, 1.0)
   labels = jax.random.randint(jax.random.PRNGKey(1), (shape[0],), 0, _CLASSES.value)
   rng = jax.random.PRNGKey(2)
@@ -195,12 +249,12 @@ def benchmark_lowering(lowering: str, steps: int, skip_forward: bool) -> dict:
   return result
 
 
-def _native_train_flops() -> float:
+def _native_train_flops(batch: int) -> float:
   """FLOPs of the native train step (compiled only for its cost analysis)."""
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   model = _build("native")
-  shape = (_BATCH.value, _FRAMES.value, _SIZE.value, _SIZE.value, _CHANNELS.value)
+  shape = _clip_shape(batch)
   clips = jax.ShapeDtypeStruct(shape, jnp.float32)
   variables = jax.eval_shape(lambda c: model.init(jax.random.PRNGKey(3), c), clips)
   _, train_step = _make_fns(model)
@@ -210,8 +264,8 @@ def _native_train_flops() -> float:
       variables["params"], variables["batch_stats"], clips, labels, rng).compile())
 
 
-def print_table(results: list[dict], peak: float, common_flops: float | None) -> None:
-  batch = _BATCH.value
+def print_table(results: list[dict], batch: int, peak: float,
+                common_flops: float | None) -> None:
   native = next((r for r in results if r["lowering"] == "native"), None)
   header = ("lowering", "compile s", "fwd clips/s", "train clips/s", "GFLOP/clip",
             "GFLOP/s", "% peak", "speedup train", "speedup fwd")
@@ -231,7 +285,7 @@ def print_table(results: list[dict], peak: float, common_flops: float | None) ->
         speed_train, speed_fwd)), flush=True)
 
 
-def run_layers(lowerings, steps: int) -> None:
+def run_layers(lowerings, batch: int, steps: int) -> None:
   """Times fwd + bwd (input and kernel grads) of every distinct conv of the model."""
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
@@ -240,7 +294,7 @@ def run_layers(lowerings, steps: int) -> None:
   from d3d_jax.models import padding as padding_lib  # pylint: disable=g-import-not-at-top
 
   model = _build("native")
-  shape = (_BATCH.value, _FRAMES.value, _SIZE.value, _SIZE.value, _CHANNELS.value)
+  shape = _clip_shape(batch)
   seen = {}
 
   def record(next_fun, args, kwargs, context):
@@ -276,8 +330,115 @@ def run_layers(lowerings, steps: int) -> None:
   print("total (x count) | " + " | ".join(f"{l} {1e3 * t:.0f} ms" for l, t in totals.items()))
 
 
+def find_batch(lowering: str) -> int:
+  """--batch=auto: the largest batch whose train step compiles and runs (batch_search)."""
+  import gc  # pylint: disable=g-import-not-at-top
+
+  def fits(batch: int) -> bool:
+    try:
+      benchmark_lowering(lowering, batch, steps=1, skip_forward=True)
+    except Exception as error:  # pylint: disable=broad-except
+      if not batch_search.is_out_of_memory(error):
+        raise
+      print(f"  batch {batch}: out of memory", flush=True)
+      gc.collect()
+      return False
+    print(f"  batch {batch}: fits", flush=True)
+    return True
+
+  return batch_search.largest_fitting_batch(fits, _MAX_BATCH.value)
+
+
+def resolve_peak() -> tuple[float, str]:
+  """The FLOP/s that '% peak' divides by, and where it comes from (see --peak)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  kind = jax.devices()[0].device_kind
+  tabulated = device_peaks.tabulated_peak(kind)
+  if _PEAK.value == "table" and tabulated is None:
+    raise app.UsageError(f"--peak=table: device kind {kind!r} is not in "
+                         "d3d_jax.tools.device_peaks.BF16_PEAK_FLOPS; use --peak=measured")
+  if tabulated is not None and _PEAK.value != "measured":
+    return tabulated, f"{kind} bf16 dense peak {tabulated / 1e12:.0f} TFLOP/s (device_peaks table)"
+  peak, n = measure_matmul_peak([int(m) for m in _MATMUL_SIZES.value], _STEPS.value)
+  return peak, (f"measured f32 matmul peak: {peak / 1e9:.1f} GFLOP/s ({n}x{n} @ {n}x{n}, "
+                f"median of {_STEPS.value})")
+
+
+def run_torch(batch: int) -> dict:
+  """The PyTorch side (`torch_benchmark`), in a subprocess so the frameworks never share
+  the CPU at once; its JSON measurements."""
+  spec = {"model": _MODEL.value, "batch": batch, "frames": _FRAMES.value,
+          "size": _SIZE.value, "num_classes": _CLASSES.value, "steps": _STEPS.value,
+          "amp_bf16": _DTYPE.value == "bfloat16", "compile": _TORCH_COMPILE.value}
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+  done = subprocess.run(
+      [sys.executable, "-m", "d3d_jax.tools.torch_benchmark", json.dumps(spec)],
+      capture_output=True, text=True, env=env, check=False)
+  if done.returncode != 0:
+    raise SystemExit(f"the PyTorch benchmark failed (exit {done.returncode}):\n"
+                     f"{done.stderr[-3000:]}")
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def print_comparison(results: list[dict], torch_result: dict, batch: int, peak: float,
+                     flops: float) -> None:
+  """Ours (each lowering) vs PyTorch at its best layout, on one FLOP count."""
+  best = torch_result["best"]
+  print(f"PyTorch: {torch_result['torch_model']} for our {_MODEL.value} "
+        f"({torch_result['differs']}); torch {torch_result['torch_version']}, "
+        f"device {torch_result['device']}, {torch_result['threads']} threads, "
+        f"AMP bf16 {'on' if torch_result['amp_bf16'] else 'off'}; train step "
+        + ", ".join(f"{r['layout']} {r['train_s']:.3f} s"
+                    + (" (torch.compile)" if r["compiled"] else "")
+                    + (f" (torch.compile failed: {r['compile_error']})"
+                       if "compile_error" in r else "")
+                    for r in torch_result["layouts"])
+        + f"; best {best['layout']}")
+  print(f"FLOPs: {flops / 1e9:.1f} GFLOP per step (ours, as above) for both rows; PyTorch's "
+        f"own count (convs + matmuls) is {torch_result['torch_flops'] / 1e9:.1f} GFLOP.")
+  if _DEPTH_MULTIPLIER.value != 1:
+    print(f"note: ours runs at --depth_multiplier={_DEPTH_MULTIPLIER.value}, PyTorch's at "
+          "full width: the ratio is not a like-for-like comparison.")
+  print(" | ".join(("framework", "lowering / layout", "compile s (torch: 1st step)",
+                    "train clips/s",
+                    "GFLOP/s", "% peak", "ours / torch")))
+  rows = [("d3d_jax", r["lowering"], r["compile_s"], r["train_s"]) for r in results]
+  rows.append(("torch", best["layout"], best["first_step_s"], best["train_s"]))
+  for framework, name, compile_s, train_s in rows:
+    print(" | ".join((
+        framework, name, f"{compile_s:.1f}", f"{batch / train_s:.3f}",
+        f"{flops / train_s / 1e9:.1f}", f"{100 * flops / train_s / peak:.0f}%",
+        f"{best['train_s'] / train_s:.2f}x")), flush=True)
+
+
 def main(argv):
   del argv
+  compare_torch = _COMPARE.value == "torch"
+  if compare_torch:
+    torch_benchmark.require_torch()  # Before minutes of compiling, not after.
+    if _CHANNELS.value != 3:
+      raise app.UsageError("--compare=torch: torchvision's S3D takes RGB (--channels=3)")
+    if _MODEL.value not in torch_benchmark.TORCH_MODELS:
+      print(f"--compare=torch: no PyTorch model comparable to {_MODEL.value!r} is built "
+            f"(comparable: {sorted(torch_benchmark.TORCH_MODELS)}); timing ours only.")
+      compare_torch = False
+  if _BATCH.value != "auto" and not (_BATCH.value.isdigit() and int(_BATCH.value) > 0):
+    raise app.UsageError(f"--batch must be a positive integer or 'auto', got {_BATCH.value!r}")
+  print(f"d3d_jax.tools.benchmark: model={_MODEL.value} batch={_BATCH.value} "
+        f"clip={_FRAMES.value}x{_SIZE.value}x{_SIZE.value}x{_CHANNELS.value} "
+        f"dtype={_DTYPE.value} padding={_PADDING.value} remat={_REMAT.value}")
+  torch_result = None
+  if compare_torch:
+    if _BATCH.value == "auto":
+      raise app.UsageError(
+          "--compare=torch needs a fixed --batch: find it with --batch=auto first, then "
+          "pass --batch=N (PyTorch runs first, so it never competes with JAX's memory pool)")
+    # PyTorch runs before JAX starts: its process has exited, and given back the CPU
+    # threads or the GPU memory, before JAX claims them.
+    print("running the PyTorch side first, in a subprocess ...", flush=True)
+    torch_result = run_torch(int(_BATCH.value))
   if _SINGLE_THREAD_EIGEN.value and "xla_cpu_multi_thread_eigen" not in os.environ.get(
       "XLA_FLAGS", ""):
     # Must happen before JAX initialises its CPU backend (first use below).
@@ -289,25 +450,28 @@ def main(argv):
   lowerings = [l.strip() for l in _LOWERINGS.value]
   for lowering in lowerings:
     conv3d_lib.resolve_lowering(lowering)  # Validates the name.
-  print(f"d3d_jax.tools.benchmark: model={_MODEL.value} batch={_BATCH.value} "
-        f"clip={_FRAMES.value}x{_SIZE.value}x{_SIZE.value}x{_CHANNELS.value} "
-        f"dtype={_DTYPE.value} padding={_PADDING.value}")
   print(f"backend={jax.default_backend()} devices={jax.devices()} "
         f"cpus={os.cpu_count()} XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
   print("lowerings: " + ", ".join(
       f"{l}" + (f" (= {conv3d_lib.resolve_lowering(l)})" if l == "auto" else "")
       for l in lowerings), flush=True)
+  if _BATCH.value == "auto":
+    print(f"--batch=auto: doubling then bisecting up to --max_batch={_MAX_BATCH.value} "
+          f"under the {lowerings[0]} lowering", flush=True)
+    batch = find_batch(lowerings[0])
+    print(f"--batch=auto: largest batch that fits: {batch}", flush=True)
+  else:
+    batch = int(_BATCH.value)
   if _LAYERS.value:
-    run_layers(lowerings, _STEPS.value)
+    run_layers(lowerings, batch, _STEPS.value)
     return
 
-  peak, peak_n = measure_matmul_peak([int(n) for n in _MATMUL_SIZES.value], _STEPS.value)
-  print(f"measured f32 matmul peak: {peak / 1e9:.1f} GFLOP/s ({peak_n}x{peak_n} @ "
-        f"{peak_n}x{peak_n}, median of {_STEPS.value})", flush=True)
+  peak, peak_source = resolve_peak()
+  print(f"peak: {peak_source}", flush=True)
 
   results = []
   for lowering in lowerings:
-    r = benchmark_lowering(lowering, _STEPS.value, _SKIP_FORWARD.value)
+    r = benchmark_lowering(lowering, batch, _STEPS.value, _SKIP_FORWARD.value)
     results.append(r)
     print(f"  {lowering}: train step {r['train_s']:.3f} s, compile {r['compile_s']:.1f} s"
           + (f"; forward {r['fwd_s']:.3f} s, compile {r['fwd_compile_s']:.1f} s"
@@ -317,12 +481,15 @@ def main(argv):
   common = None
   if _FLOPS_FROM.value == "native":
     native = next((r for r in results if r["lowering"] == "native"), None)
-    common = native["train_flops"] if native else _native_train_flops()
+    common = native["train_flops"] if native else _native_train_flops(batch)
     print("FLOPs: XLA cost analysis of the native lowering's compiled train step "
-          f"({common / 1e9:.1f} GFLOP per step of {_BATCH.value} clips), for every row.")
+          f"({common / 1e9:.1f} GFLOP per step of {batch} clips), for every row.")
   else:
     print("FLOPs: each lowering's own XLA cost analysis.")
-  print_table(results, peak, common)
+  print_table(results, batch, peak, common)
+  if torch_result is not None:
+    print_comparison(results, torch_result, batch, peak,
+                     common if common is not None else results[0]["train_flops"])
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from d3d_jax.models import build_model
 from d3d_jax.models import conv3d as conv3d_lib
 from d3d_jax.models import padding as padding_lib
 from d3d_jax.models import pooling
+from tests.models.train_loss import cross_entropy_loss_fn
 
 NON_NATIVE = tuple(l for l in conv3d_lib.LOWERINGS if l not in ("native", "auto"))
 
@@ -160,12 +161,7 @@ def test_tiny_model_same_logits_and_grads():
   variables = _random_variables(models["native"], clips)
 
   def loss_and_grads(model):
-    def loss_fn(params):
-      (logits, _), updates = model.apply(
-          {"params": params, "batch_stats": variables["batch_stats"]}, clips, train=True,
-          mutable=["batch_stats"], rngs={"dropout": jax.random.PRNGKey(2)})
-      loss = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), labels[:, None], -1))
-      return loss, (logits, updates["batch_stats"])
+    loss_fn = cross_entropy_loss_fn(model, variables["batch_stats"], clips, labels)
     step = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
     return step.lower(variables["params"]).compile(_FAST_COMPILE)(variables["params"])
 

@@ -1,0 +1,78 @@
+"""`python -m d3d_jax.tools.benchmark`: what it prints, on a tiny model.
+
+Run as a subprocess, as users run it: the tool's absl flags (``--model``, ``--batch``,
+...) share names with other tools' flags, and it sets XLA_FLAGS before JAX starts.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY_FLAGS = ["--model=s3dg", "--depth_multiplier=0.125", "--batch=2", "--frames=8",
+              "--size=32", "--num_classes=5", "--steps=1", "--matmul_sizes=64"]
+TABLE_HEADER = ("lowering | compile s | fwd clips/s | train clips/s | GFLOP/clip | GFLOP/s | "
+                "% peak | speedup train | speedup fwd")
+
+
+def _run(args, prelude=""):
+  """Runs the benchmark's main with `args` after the Python `prelude`; (exit code, output)."""
+  code = (f"import sys\n{prelude}\nfrom absl import app\n"
+          "from d3d_jax.tools import benchmark\n"
+          f"app.run(benchmark.main, argv=['benchmark'] + {args!r})")
+  done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                        text=True, timeout=300, check=False)
+  return done.returncode, done.stdout + done.stderr
+
+
+def test_prints_the_peak_and_one_table_row_per_lowering():
+  returncode, output = _run(TINY_FLAGS + ["--lowering=native", "--skip_forward"])
+  assert returncode == 0, output
+  lines = output.splitlines()
+  assert any(l.startswith("peak: measured f32 matmul peak: ") for l in lines), output
+  header = lines.index(TABLE_HEADER)
+  cells = lines[header + 1].split(" | ")
+  assert len(cells) == 9
+  assert cells[0] == "native"
+  assert float(cells[1]) > 0  # compile s
+  assert cells[2] == "-"  # --skip_forward
+  assert float(cells[3]) > 0  # train clips/s
+  assert cells[6].endswith("%")
+  assert cells[7:] == ["1.00x", "-"]
+
+
+def test_compare_torch_without_torch_says_how_to_install_it():
+  returncode, output = _run(TINY_FLAGS + ["--compare=torch"],
+                            prelude="sys.modules['torch'] = None")
+  assert returncode != 0
+  assert "pip install -e '.[torch]'" in output
+  assert "peak:" not in output  # It stops before measuring anything.
+
+
+
+def test_batch_must_be_a_positive_integer_or_auto():
+  returncode, output = _run(["--batch=0"])
+  assert returncode != 0
+  assert "--batch must be a positive integer or 'auto', got '0'" in output
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None,
+                    reason="needs the torch extra: pip install -e '.[torch]'")
+def test_compare_torch_prints_both_frameworks_and_the_ratio():
+  returncode, output = _run(TINY_FLAGS + ["--lowering=native", "--skip_forward",
+                                          "--compare=torch"])
+  assert returncode == 0, output
+  lines = output.splitlines()
+  assert any(l.startswith("PyTorch: torchvision.models.video.s3d for our s3dg (") for l in lines)
+  header = lines.index("framework | lowering / layout | compile s (torch: 1st step) | "
+                       "train clips/s | GFLOP/s | % peak | ours / torch")
+  ours, torch_row = (l.split(" | ") for l in lines[header + 1:header + 3])
+  assert ours[:2] == ["d3d_jax", "native"]
+  assert torch_row[0] == "torch" and torch_row[1] in ("NCDHW", "channels_last_3d")
+  assert torch_row[6] == "1.00x"
+  # ours / torch = ratio of train clips/s (to the printed rounding).
+  assert float(ours[6].rstrip("x")) == pytest.approx(
+      float(ours[3]) / float(torch_row[3]), rel=0.01, abs=0.006)
