@@ -2,7 +2,6 @@
 views and padding, bad input, determinism, TFDS adapter."""
 
 import collections
-import os
 
 import numpy as np
 import pytest
