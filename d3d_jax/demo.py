@@ -27,6 +27,7 @@ from absl import app, flags, logging
 import numpy as np
 
 from d3d_jax import compilation_cache
+from d3d_jax import host_memory
 from data_pipelines import paths
 
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/d3d_jax/demo", "Where the runs go.")
@@ -238,6 +239,7 @@ def _demo_gkd(root, data_dir, seeds):
 
 def main(argv):
   del argv
+  host_memory.keep_freed_memory()  # Before TensorFlow or JAX start threads.
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.hide_accelerators()
   from configs.synthetic_common import DEFAULT_DATA_DIR  # pylint: disable=g-import-not-at-top

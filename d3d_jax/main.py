@@ -22,6 +22,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from d3d_jax import compilation_cache
+from d3d_jax import host_memory
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (configs/*.py).", lock_config=True)
@@ -60,6 +61,7 @@ def _maybe_initialize_distributed() -> None:
 
 def main(argv) -> None:
   del argv
+  logging.info(host_memory.keep_freed_memory())  # Before TensorFlow or JAX start threads.
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.hide_accelerators()
   compilation_cache.enable_persistent_cache()

@@ -28,13 +28,14 @@ import json
 import time
 from typing import Mapping, Optional, Sequence
 
-from absl import app, flags
+from absl import app, flags, logging
 import jax
 import ml_collections
 from ml_collections import config_flags
 import numpy as np
 
 from d3d_jax import compilation_cache
+from d3d_jax import host_memory
 from data_pipelines import atomic_file, paths
 
 # The command's flags, defined when it runs as a program (`_define_flags`), so that
@@ -346,6 +347,7 @@ def _save(fig, path: str) -> None:
 
 def main(argv) -> None:
   del argv
+  logging.info(host_memory.keep_freed_memory())  # Before TensorFlow or JAX start threads.
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.hide_accelerators()
   compilation_cache.enable_persistent_cache()

@@ -19,11 +19,15 @@ SGD) and prints one row:
   square `jnp.dot` sizes, timed like the model);
 * ``speedup``: train-step (and forward) speed relative to the 'native' row.
 
-XLA:CPU threading: on small CPUs the Eigen runtime's own intra-op threads contend
-with XLA's concurrent execution of independent ops (the Inception branches), so by
-default this tool adds ``--xla_cpu_multi_thread_eigen=false`` to ``XLA_FLAGS``
-(~20-30% faster on 2 cores; ``--single_thread_eigen=false`` to keep XLA's default).
-The flag is set before JAX initialises its backend, and printed.
+Host memory: like the other entry points, the tool first keeps freed host memory in
+the process (`d3d_jax.host_memory`; ``D3D_JAX_HOST_MEMORY=release`` turns it off), and
+so does the PyTorch side: without it every step page-faults its temporaries in again.
+
+XLA:CPU threading: ``--single_thread_eigen`` adds ``--xla_cpu_multi_thread_eigen=false``
+to ``XLA_FLAGS`` before JAX starts. Once worth 20-30% on 2 cores, it measured no
+difference with jax 0.10, whose XLA:CPU runs dots and convolutions through YNNPACK
+(S3D 16 x 224^2, B=2, best of 12 interleaved steps: 1.34-1.42 s either way), so it is
+off by default.
 
 ``--compare=torch`` first times PyTorch's comparable train step (`torch_benchmark`:
 torchvision's S3D for ``s3d`` and ``s3dg``; none for the I3D family) in a subprocess,
@@ -64,6 +68,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from d3d_jax import host_memory
 from d3d_jax.tools import batch_search
 from d3d_jax.tools import device_peaks
 from d3d_jax.tools import torch_benchmark
@@ -97,7 +102,7 @@ _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "Compute
 _STEPS = flags.DEFINE_integer("steps", 5, "Timed calls per measurement (median reported).")
 _SKIP_FORWARD = flags.DEFINE_bool("skip_forward", False, "Time only the train step.")
 _SINGLE_THREAD_EIGEN = flags.DEFINE_bool(
-    "single_thread_eigen", True,
+    "single_thread_eigen", False,
     "Add --xla_cpu_multi_thread_eigen=false to XLA_FLAGS (faster on few CPU cores).")
 _FLOPS_FROM = flags.DEFINE_enum(
     "flops_from", "native", ["native", "own"],
@@ -415,6 +420,7 @@ def print_comparison(results: list[dict], torch_result: dict, batch: int, peak: 
 
 def main(argv):
   del argv
+  host_memory_line = host_memory.keep_freed_memory()  # Before JAX starts threads.
   compare_torch = _COMPARE.value == "torch"
   if compare_torch:
     torch_benchmark.require_torch()  # Before minutes of compiling, not after.
@@ -429,6 +435,7 @@ def main(argv):
   print(f"d3d_jax.tools.benchmark: model={_MODEL.value} batch={_BATCH.value} "
         f"clip={_FRAMES.value}x{_SIZE.value}x{_SIZE.value}x{_CHANNELS.value} "
         f"dtype={_DTYPE.value} padding={_PADDING.value} remat={_REMAT.value}")
+  print(host_memory_line)
   torch_result = None
   if compare_torch:
     if _BATCH.value == "auto":

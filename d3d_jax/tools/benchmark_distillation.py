@@ -43,6 +43,7 @@ from configs.base import get_base_config
 from d3d_jax.objectives import ModelOutputs, build_objective, objective_config
 from d3d_jax.optimizers import group_config
 from d3d_jax import trainer
+from d3d_jax import host_memory
 from d3d_jax import sharding as sharding_lib
 from d3d_jax.export import save_model_variables
 from d3d_jax.models import build_call, build_from_config
@@ -113,6 +114,7 @@ def _time_steps(config, batch, phase: int = 0):
 
 def main(argv):
   del argv
+  print(host_memory.keep_freed_memory())  # Before TensorFlow or JAX start threads.
   rng = np.random.default_rng(0)
   shape = (_BATCH.value, _FRAMES.value, _SIZE.value, _SIZE.value)
   teacher_channels = 2 if METHODS[_METHOD.value][3] == "flow" else 3

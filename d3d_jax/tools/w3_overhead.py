@@ -18,6 +18,8 @@ MAC counts of the literature leave out.
 
 from absl import app, flags
 
+from d3d_jax import host_memory
+
 _MODELS = flags.DEFINE_list("backbones", ["tsm_resnet50", "i3d", "s3dg"],
                             "Backbones (d3d_jax.models.MODELS).")
 _FRAMES = flags.DEFINE_integer("num_frames", 16, "Frames per clip (W3 Table 6: 16).")
@@ -85,6 +87,7 @@ def time_train_steps(steps: int) -> None:
 
 def main(argv):
   del argv
+  print(host_memory.keep_freed_memory())  # Before TensorFlow or JAX start threads.
   from data_pipelines import tf_setup  # pylint: disable=g-import-not-at-top
   tf_setup.hide_accelerators()
   if _TRAIN_STEP.value:
