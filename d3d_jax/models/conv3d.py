@@ -23,6 +23,8 @@ conv, several times slower than its 2-D convolutions and dots, and the gradients
   - ``kt x kh x kw`` with few input channels (the first conv, C_in = 2 or 3):
     'stacked', which turns 3 input channels into ``3 * kt``;
   - other ``kt x kh x kw``: 'taps'.
+* Both read the input once: it is materialised before the taps are sliced (an
+  optimisation barrier), and stacked taps are written with one stack + reshape.
 * ``'auto'``: ``'folded'`` on CPU, ``'native'`` elsewhere (until measured otherwise).
 
 Gradients follow by autodiff through the same ops, so they are dots and 2-D
@@ -88,6 +90,16 @@ def _time_taps(x, kt, st, pad_t):
   ]
 
 
+def _stack_taps(taps):
+  """The taps side by side on channels, tap-major: ``[..., kt * C]``.
+
+  A stack on a new axis then a reshape, rather than a concatenation on the minor axis:
+  the same values, and XLA:CPU writes it 2x faster (52 vs 25 ms for 7 taps of
+  [2, 8, 112, 112, 64])."""
+  stacked = jnp.stack(taps, axis=-2)
+  return stacked.reshape(stacked.shape[:-2] + (stacked.shape[-2] * stacked.shape[-1],))
+
+
 def _pointwise_taps(x, kernel, strides, pad_t, stacked, precision):
   """A ``kt x 1 x 1`` kernel (no spatial padding): dots over all positions."""
   kt, _, _, cin, cout = kernel.shape
@@ -98,7 +110,7 @@ def _pointwise_taps(x, kernel, strides, pad_t, stacked, precision):
   if kt == 1:
     return jnp.einsum("bthwc,cd->bthwd", taps[0], kernel[0, 0, 0], precision=precision)
   if stacked:
-    return jnp.einsum("bthwc,cd->bthwd", jnp.concatenate(taps, axis=-1),
+    return jnp.einsum("bthwc,cd->bthwd", _stack_taps(taps),
                       kernel.reshape(kt * cin, cout), precision=precision)
   y = None
   for j, tap in enumerate(taps):
@@ -124,7 +136,7 @@ def _spatial_taps(x, kernel, strides, pads, stacked, precision):
     return conv(taps[0], kernel[0])
   if stacked:
     k2d = jnp.transpose(kernel, (1, 2, 0, 3, 4)).reshape(kh, kw, kt * cin, cout)
-    return conv(jnp.concatenate(taps, axis=-1), k2d)
+    return conv(_stack_taps(taps), k2d)
   y = None
   for j, tap in enumerate(taps):
     yj = conv(tap, kernel[j])
@@ -142,6 +154,11 @@ def conv3d_folded(x, kernel, strides, pads, precision=None, variant="folded"):
     raise ValueError(f"variant must be 'folded', 'taps' or 'stacked', got {variant!r}")
   kt, kh, kw, cin, _ = kernel.shape
   pad_t, pad_h, pad_w = (tuple(p) for p in pads)
+  if kt > 1:
+    # Materialise x once. Otherwise XLA fuses its producer (BatchNorm + ReLU) into each
+    # of the kt time-slices and recomputes it kt times, forward and backward: 0.9 s of
+    # a 2.9 core-s S3D train step went to the 7 taps of Conv3d_1a_7x7's temporal part.
+    x = lax.optimization_barrier(x)
   if kh == kw == 1 and pad_h == pad_w == (0, 0):
     stacked = variant != "taps"
     return _pointwise_taps(x, kernel, strides, pad_t, stacked, precision)
