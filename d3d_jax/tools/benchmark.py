@@ -28,8 +28,9 @@ The flag is set before JAX initialises its backend, and printed.
 ``--compare=torch`` first times PyTorch's comparable train step (`torch_benchmark`:
 torchvision's S3D for ``s3d`` and ``s3dg``, a pytorch-i3d-style I3D for ``i3d``; none
 for the other I3D variants) in a subprocess, at the same batch, clip size and classes,
-best of NCDHW and channels_last_3d, as many threads as CPUs (on CUDA: AMP bf16 with ``--dtype=bfloat16``, ``--torch_compile``), then
-ours, and prints both on one FLOP count with the ratio. Needs ``pip install -e '.[torch]'``.
+best of NCDHW and channels_last_3d, as many threads as CPUs (on CUDA: AMP bf16 with
+``--dtype=bfloat16``, ``--torch_compile``), then ours, and prints both on one FLOP count
+with the ratio. Needs ``pip install -e '.[torch]'``.
 
 Accelerators (GPU / TPU), e.g.
 
