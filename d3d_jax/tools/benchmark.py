@@ -30,10 +30,11 @@ difference with jax 0.10, whose XLA:CPU runs dots and convolutions through YNNPA
 off by default.
 
 ``--compare=torch`` first times PyTorch's comparable train step (`torch_benchmark`:
-torchvision's S3D for ``s3d`` and ``s3dg``; none for the I3D family) in a subprocess,
-at the same batch, clip size and classes, best of NCDHW and channels_last_3d, as many
-threads as CPUs (on CUDA: AMP bf16 with ``--dtype=bfloat16``, ``--torch_compile``), then
-ours, and prints both on one FLOP count with the ratio. Needs ``pip install -e '.[torch]'``.
+torchvision's S3D for ``s3d`` and ``s3dg``, a pytorch-i3d-style I3D for ``i3d``; none
+for the other I3D variants) in a subprocess, at the same batch, clip size and classes,
+best of NCDHW and channels_last_3d, as many threads as CPUs (on CUDA: AMP bf16 with
+``--dtype=bfloat16``, ``--torch_compile``), then ours, and prints both on one FLOP count
+with the ratio. Needs ``pip install -e '.[torch]'``.
 
 Accelerators (GPU / TPU), e.g.
 
@@ -425,7 +426,7 @@ def main(argv):
   if compare_torch:
     torch_benchmark.require_torch()  # Before minutes of compiling, not after.
     if _CHANNELS.value != 3:
-      raise app.UsageError("--compare=torch: torchvision's S3D takes RGB (--channels=3)")
+      raise app.UsageError("--compare=torch: the PyTorch models take RGB (--channels=3)")
     if _MODEL.value not in torch_benchmark.TORCH_MODELS:
       print(f"--compare=torch: no PyTorch model comparable to {_MODEL.value!r} is built "
             f"(comparable: {sorted(torch_benchmark.TORCH_MODELS)}); timing ours only.")

@@ -28,12 +28,15 @@ import statistics
 import sys
 import time
 
-# Our model name -> (the torchvision constructor used for it, what differs).
+# Our model name -> (the PyTorch constructor used for it, what differs).
 TORCH_MODELS = {
     "s3d": ("torchvision.models.video.s3d",
             "the same layers; torchvision pads symmetrically and has BN scales"),
     "s3dg": ("torchvision.models.video.s3d",
              "S3D without S3D-G's self-gating (the gates are < 0.1% of the FLOPs)"),
+    "i3d": ("d3d_jax.tools.torch_i3d.InceptionI3d",
+            "the same layers, pytorch-i3d style; it pads symmetrically ((k-1)//2, ours "
+            "with --padding=symmetric; the same shapes at even sizes) and has BN scales"),
 }
 LAYOUTS = ("NCDHW", "channels_last_3d")
 INSTALL_HINT = ("--compare=torch needs PyTorch and torchvision: pip install -e '.[torch]' "
@@ -50,14 +53,21 @@ def require_torch() -> None:
 
 
 def _build(model_name: str, num_classes: int):
-  """torchvision's S3D whose final average pool clips its (2, 7, 7) window to the
-  feature map, as our `clipped_avg_pool_3d` does: identical at 224 x 224 and >= 16
-  frames, and it also runs on smaller clips (torchvision's fixed window needs 224)."""
+  """The PyTorch network of `TORCH_MODELS[model_name]`.
+
+  For ``i3d`` our twin `torch_i3d.InceptionI3d`; for ``s3d`` / ``s3dg`` torchvision's
+  S3D whose final average pool clips its (2, 7, 7) window to the feature map, as our
+  `clipped_avg_pool_3d` does (and the twin's head): identical at 224 x 224 and >= 16
+  frames, and it also runs on smaller clips (torchvision's fixed window needs 224).
+  """
   import torch  # pylint: disable=g-import-not-at-top
   import torchvision  # pylint: disable=g-import-not-at-top
   if model_name not in TORCH_MODELS:
     raise ValueError(f"no PyTorch model to compare with --model={model_name}; "
                      f"comparable: {sorted(TORCH_MODELS)}")
+  if model_name == "i3d":
+    from d3d_jax.tools import torch_i3d  # pylint: disable=g-import-not-at-top
+    return torch_i3d.InceptionI3d(num_classes=num_classes)
 
   class ClippedAvgPool(torch.nn.Module):
     def forward(self, x):
