@@ -26,8 +26,8 @@ from d3d_jax.tools import torch_benchmark
 from d3d_jax.tools import torch_i3d
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# pytorch-i3d's instantiated RGB count ([PI], reference/architecture.md 5.1): the
-# DeepMind count 12,689,984 plus 7,280 BN gammas.
+# The trainable parameter count of piergiaj/pytorch-i3d's InceptionI3d (RGB, 400
+# classes): DeepMind kinetics-i3d's 12,689,984 plus 7,280 BN gammas.
 PYTORCH_I3D_PARAMS = 12_697_264
 
 
