@@ -52,6 +52,9 @@ Accelerators (GPU / TPU), e.g.
   `device_peaks` (H100 / H200 / A100 / TPU v4 / v5e / v5p, by ``device_kind``); a
   device not in the table (a CPU) uses the measured matmul peak (``--peak``).
 
+``--profile=N`` also prints the N most expensive XLA ops of each lowering's train step
+(`step_profile`: thread time from a profiler trace, with each op's shape and layer).
+
 ``--layers`` instead times every distinct convolution of the model (shape, kernel,
 stride, padding) forward + backward under each lowering, which is how the per-kernel
 choices of the 'folded' lowering were made (see `d3d_jax.models.conv3d`).
@@ -72,6 +75,7 @@ import numpy as np
 from d3d_jax import host_memory
 from d3d_jax.tools import batch_search
 from d3d_jax.tools import device_peaks
+from d3d_jax.tools import step_profile
 from d3d_jax.tools import torch_benchmark
 
 _MODEL = flags.DEFINE_string("model", "s3dg", "A name of d3d_jax.models.MODELS.")
@@ -111,6 +115,9 @@ _FLOPS_FROM = flags.DEFINE_enum(
     "for every row) or each lowering's own.")
 _MATMUL_SIZES = flags.DEFINE_list(
     "matmul_sizes", ["1024", "2048", "3072"], "Square f32 matmul sizes for the peak.")
+_PROFILE = flags.DEFINE_integer(
+    "profile", 0, "Also print the N most expensive XLA ops of each train step, from a "
+    "profiler trace of 2 steps (step_profile; thread time).")
 _LAYERS = flags.DEFINE_bool(
     "layers", False, "Time each distinct conv of the model (fwd + bwd) per lowering instead.")
 
@@ -245,6 +252,8 @@ def benchmark_lowering(lowering: str, batch: int, steps: int, skip_forward: bool
     return loss
 
   result["train_s"] = _time_calls(one_step, steps)
+  if _PROFILE.value > 0:
+    result["profile"] = step_profile.top_ops(train_compiled, one_step, top=_PROFILE.value)
 
   if not skip_forward:
     start = time.perf_counter()
@@ -452,6 +461,9 @@ def main(argv):
     # Must happen before JAX initialises its CPU backend (first use below).
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+  if _PROFILE.value > 0 and step_profile.TRACEME_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " " + step_profile.TRACEME_FLAG).strip()
   import jax  # pylint: disable=g-import-not-at-top
   from d3d_jax.models import conv3d as conv3d_lib  # pylint: disable=g-import-not-at-top
 
@@ -485,6 +497,8 @@ def main(argv):
           + (f"; forward {r['fwd_s']:.3f} s, compile {r['fwd_compile_s']:.1f} s"
              if "fwd_s" in r else "")
           + f"; own cost analysis {r['train_flops'] / 1e9:.1f} GFLOP/step", flush=True)
+    if "profile" in r:
+      print("\n".join(step_profile.format_rows(r["profile"])), flush=True)
 
   common = None
   if _FLOPS_FROM.value == "native":

@@ -76,3 +76,16 @@ def test_compare_torch_prints_both_frameworks_and_the_ratio():
   # ours / torch = ratio of train clips/s (to the printed rounding).
   assert float(ours[6].rstrip("x")) == pytest.approx(
       float(ours[3]) / float(torch_row[3]), rel=0.01, abs=0.006)
+
+
+def test_profile_prints_the_most_expensive_ops_with_their_layers():
+  returncode, output = _run(TINY_FLAGS + ["--lowering=folded", "--skip_forward", "--profile=4"])
+  assert returncode == 0, output
+  lines = output.splitlines()
+  header = lines.index("  op | ms/step (thread time) | share | shape | source")
+  rows = [l.split(" | ") for l in lines[header + 1:header + 5]]
+  assert len(rows) == 4 and all(len(r) == 5 for r in rows)
+  times = [float(r[1]) for r in rows]
+  assert times == sorted(times, reverse=True) and times[0] > 0
+  assert all(r[3].startswith(("f32[", "bf16[", "s32[", "(")) for r in rows)
+  assert any("S3DG/" in r[4] for r in rows)  # The layer path from the HLO metadata.
