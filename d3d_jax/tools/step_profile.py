@@ -34,7 +34,8 @@ def hlo_instructions(hlo_text: str) -> dict[str, tuple[str, str]]:
     match = _INSTRUCTION.match(line)
     if match:
       op_name = _OP_NAME.search(line)
-      instructions[match.group(1)] = (match.group(2), op_name.group(1) if op_name else "")
+      shape = "(tuple)" if match.group(2).startswith("(") else match.group(2)
+      instructions[match.group(1)] = (shape, op_name.group(1) if op_name else "")
   return instructions
 
 
