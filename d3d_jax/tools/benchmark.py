@@ -428,6 +428,13 @@ def print_comparison(results: list[dict], torch_result: dict, batch: int, peak: 
         f"{best['train_s'] / train_s:.2f}x")), flush=True)
 
 
+def _add_xla_flag(flag: str, unless: str) -> None:
+  """Appends `flag` to ``XLA_FLAGS`` unless the variable already contains `unless`."""
+  current = os.environ.get("XLA_FLAGS", "")
+  if unless not in current:
+    os.environ["XLA_FLAGS"] = f"{current} {flag}".strip()
+
+
 def main(argv):
   del argv
   host_memory_line = host_memory.keep_freed_memory()  # Before JAX starts threads.
@@ -456,14 +463,11 @@ def main(argv):
     # threads or the GPU memory, before JAX claims them.
     print("running the PyTorch side first, in a subprocess ...", flush=True)
     torch_result = run_torch(int(_BATCH.value))
-  if _SINGLE_THREAD_EIGEN.value and "xla_cpu_multi_thread_eigen" not in os.environ.get(
-      "XLA_FLAGS", ""):
-    # Must happen before JAX initialises its CPU backend (first use below).
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
-  if _PROFILE.value > 0 and step_profile.TRACEME_FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " " + step_profile.TRACEME_FLAG).strip()
+  # XLA flags must be set before JAX initialises its backend (first use below).
+  if _SINGLE_THREAD_EIGEN.value:
+    _add_xla_flag("--xla_cpu_multi_thread_eigen=false", unless="xla_cpu_multi_thread_eigen")
+  if _PROFILE.value > 0:
+    _add_xla_flag(step_profile.TRACEME_FLAG, unless=step_profile.TRACEME_FLAG)
   import jax  # pylint: disable=g-import-not-at-top
   from d3d_jax.models import conv3d as conv3d_lib  # pylint: disable=g-import-not-at-top
 
