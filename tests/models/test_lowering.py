@@ -67,13 +67,19 @@ def _conv_values_and_grads(x, kernel, cotangent, strides, pads, lowerings):
   return results
 
 
+# Input channels: the first conv's, and the width from which folded 2-D convs take their
+# kernel gradient from patches (a custom VJP).
+INPUT_CHANNELS = (3, conv3d_lib._PATCH_GRAD_MIN_CHANNELS)
+
+
+@pytest.mark.parametrize("cin", INPUT_CHANNELS, ids=lambda c: f"cin{c}")
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("kernel_size,strides", CONV_SHAPES,
                          ids=lambda v: "x".join(map(str, v)))
-def test_conv_lowerings_match_native(kernel_size, strides, padding, size):
+def test_conv_lowerings_match_native(kernel_size, strides, padding, size, cin):
   rng = np.random.default_rng(0)
-  cin, cout = 3, 5
+  cout = 5
   x = jnp.asarray(rng.standard_normal((2, *size, cin)), jnp.float32)
   kernel = jnp.asarray(rng.standard_normal((*kernel_size, cin, cout)), jnp.float32)
   pads = padding_lib.explicit_pads(size, kernel_size, strides, padding)
@@ -100,6 +106,56 @@ def test_folded_uses_no_3d_convolution():
     for eqn in jaxpr.eqns:
       if eqn.primitive.name == "conv_general_dilated":
         assert eqn.invars[0].aval.ndim == 4, (kernel_size, lowering, eqn)
+
+
+def _conv_outputs(closed_jaxpr):
+  """Output shapes of every conv_general_dilated / dot_general, nested jaxprs included."""
+  found = []
+
+  def walk(jaxpr):
+    for eqn in jaxpr.eqns:
+      if eqn.primitive.name in ("conv_general_dilated", "dot_general"):
+        found.append((eqn.primitive.name, eqn.outvars[0].aval.shape))
+      for param in eqn.params.values():
+        inner = getattr(param, "jaxpr", None)
+        if inner is not None:
+          walk(getattr(inner, "jaxpr", inner))
+
+  walk(closed_jaxpr.jaxpr)
+  return found
+
+
+@pytest.mark.parametrize("kernel_size,strides", (((1, 3, 3), (1, 1, 1)),
+                                                 ((3, 3, 3), (1, 1, 1)),
+                                                 ((1, 7, 7), (1, 2, 2))),
+                         ids=lambda v: "x".join(map(str, v)))
+def test_wide_folded_conv_takes_kernel_gradient_from_one_dot_over_patches(
+    kernel_size, strides):
+  """From `_PATCH_GRAD_MIN_CHANNELS` inputs, each 2-D conv's kernel gradient is a dot
+  [kh*kw*C_in, C_out]; narrower convs keep XLA's kernel-gradient convolution."""
+  _, kh, kw = kernel_size
+  for cin, from_patches in ((conv3d_lib._PATCH_GRAD_MIN_CHANNELS, True),
+                            (conv3d_lib._PATCH_GRAD_MIN_CHANNELS - 1, False)):
+    x, kernel = jnp.zeros((1, 5, 9, 9, cin)), jnp.zeros((*kernel_size, cin, 4))
+    pads = padding_lib.explicit_pads(x.shape[1:4], kernel_size, strides, "SAME")
+    loss = lambda k: jnp.sum(conv3d_lib.conv3d(x, k, strides, pads, "folded"))
+    ops = _conv_outputs(jax.make_jaxpr(jax.grad(loss))(kernel))
+    kernel_grad_convs = [s for op, s in ops if op == "conv_general_dilated"
+                         and sorted(s) == sorted((kh, kw, cin, 4))]
+    patch_dots = [s for op, s in ops if op == "dot_general" and s == (kh * kw * cin, 4)]
+    assert bool(patch_dots) == from_patches and bool(kernel_grad_convs) != from_patches, (
+        cin, ops)
+
+
+def test_patch_kernel_gradient_keeps_the_kernel_dtype():
+  x = jnp.ones((1, 2, 6, 6, 32), jnp.bfloat16)
+  kernel = jnp.ones((1, 3, 3, 32, 4), jnp.bfloat16)
+  loss = lambda k: jnp.sum(conv3d_lib.conv3d(x, k, (1, 1, 1), ((0, 0), (1, 1), (1, 1)),
+                                             "folded").astype(jnp.float32))
+  grad = jax.grad(loss)(kernel)
+  assert grad.dtype == jnp.bfloat16 and grad.shape == kernel.shape
+  # The centre tap sees every one of the 2 x 6 x 6 positions.
+  assert float(grad[0, 1, 1, 0, 0]) == 72.0
 
 
 def test_auto_and_unknown_lowering():
