@@ -28,12 +28,11 @@ conv, several times slower than its 2-D convolutions and dots, and the gradients
 * ``'auto'``: ``'folded'`` on CPU, ``'native'`` elsewhere (until measured otherwise).
 
 Gradients follow by autodiff through the same ops, so they are dots and 2-D
-convolutions too, with one exception: a 2-D convolution over at least 32 input channels
-takes its kernel gradient as one dot over input patches (`_conv2d_patch_grad`), which
-XLA:CPU runs 2x faster than its own kernel gradient at 56x56.
+convolutions too, with one exception: a 2-D convolution larger than 1x1 takes its
+kernel gradient as dots over input patches, a few frames at a time
+(`_conv2d_patch_grad`), which XLA:CPU runs 2-3x faster than its own kernel gradient.
 `tests/models/test_lowering.py` checks every lowering against the native one, values
-and gradients, for each kernel / stride / padding the models use, at 3 input channels
-and at the patch-gradient width.
+and gradients, for each kernel / stride / padding the models use.
 """
 
 import functools
@@ -54,11 +53,9 @@ _DIMS_3D = ("NDHWC", "DHWIO", "NDHWC")
 _DIMS_2D = ("NHWC", "HWIO", "NHWC")
 # 'folded' stacks the temporal taps of a full kernel on channels below this many inputs.
 _STACK_BELOW_CHANNELS = 8
-# 2-D convs with at least this many input channels take their kernel gradient from
-# patches. The first conv (3 or 2 channels, 7 * 3 when its taps are stacked) keeps
-# XLA's: writing 147 or 1029 narrow patch columns at 112x112 cost more CPU time than
-# the dot saved (I3D train step: +5% CPU time with it, -8% without).
-_PATCH_GRAD_MIN_CHANNELS = 32
+# Bytes of patches per block of frames in a patch kernel gradient (see
+# `_patch_kernel_grad`): a quarter of a 32 MiB L3 cache.
+_PATCH_BLOCK_BYTES = 8 << 20
 
 
 def resolve_lowering(lowering: str) -> str:
@@ -84,10 +81,9 @@ def _xla_conv2d(x, kernel, strides, pads, precision):
 
 
 def _conv2d(x, kernel, strides, pads, precision):
-  """A 2-D NHWC/HWIO convolution. A window larger than 1x1 over at least
-  `_PATCH_GRAD_MIN_CHANNELS` inputs takes its kernel gradient from input patches
-  (`_conv2d_patch_grad`)."""
-  if kernel.shape[:2] == (1, 1) or kernel.shape[2] < _PATCH_GRAD_MIN_CHANNELS:
+  """A 2-D NHWC/HWIO convolution; a window larger than 1x1 takes its kernel gradient
+  from input patches (`_conv2d_patch_grad`)."""
+  if kernel.shape[:2] == (1, 1):
     return _xla_conv2d(x, kernel, strides, pads, precision)
   return _conv2d_patch_grad(x, kernel, tuple(strides), tuple(tuple(p) for p in pads),
                             precision)
@@ -109,17 +105,17 @@ def _patches(x, window, strides, pads, out_hw):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _conv2d_patch_grad(x, kernel, strides, pads, precision):
-  """XLA's 2-D convolution, whose kernel gradient is one dot over input patches.
+  """XLA's 2-D convolution, whose kernel gradient is a dot over input patches.
 
   XLA:CPU computes a convolution's kernel gradient as a convolution whose window is the
-  whole output plane: 2-3x slower than the forward conv at 56x56 (S3D's Conv3d_2c:
-  115 ms against ~40 ms forward, 2-core CPU). As ``patches^T @ dy`` it is one matrix
-  multiplication [kh*kw*C_in, B*H*W] x [B*H*W, C_out] plus writing the patches:
-  55-70 ms there, and no slower on the models' other shapes. Measured on whole train
-  steps (interleaved in one process, 10-12 rounds, 2 x 16x224x224): S3D min / median
-  1.29-1.32 / 1.39-1.48 s against 1.38-1.43 / 1.50-1.56 s, I3D 1.73 / 1.80 s against
-  1.80 / 1.98 s. The input gradient stays XLA's (a transposed convolution). The patches
-  exist only inside the backward pass; the residuals are autodiff's (input and kernel).
+  whole output plane: 2-4x slower than the forward conv (2-core CPU: S3D's first conv
+  143 ms against 35 ms forward, Conv3d_2c 94-115 against ~40 ms). As
+  ``patches^T @ dy`` it is a matrix multiplication [kh*kw*C_in, B*H*W] x [B*H*W, C_out]
+  plus writing the patches, a few frames at a time (`_patch_kernel_grad`): 53 and 48 ms
+  there. Whole train steps, 2 x 16x224x224, interleaved in one process, 10 rounds, min /
+  median: S3D 1.39 / 1.57 s against 1.56 / 1.72 s, I3D 1.55 / 1.90 s against
+  1.80 / 2.25 s. The input gradient stays XLA's (a transposed convolution). The
+  residuals are autodiff's (input and kernel).
   """
   return _xla_conv2d(x, kernel, strides, pads, precision)
 
@@ -132,9 +128,41 @@ def _conv2d_patch_grad_bwd(strides, pads, precision, residuals, dy):
   x, kernel = residuals
   _, input_vjp = jax.vjp(lambda x: _xla_conv2d(x, kernel, strides, pads, precision), x)
   (dx,) = input_vjp(dy)
-  patches = _patches(x, kernel.shape[:2], strides, pads, dy.shape[1:3])
-  dkernel = jnp.einsum("bhwk,bhwo->ko", patches, dy, precision=precision)
+  dkernel = _patch_kernel_grad(x, dy, kernel.shape[:2], strides, pads, precision)
   return dx, dkernel.reshape(kernel.shape).astype(kernel.dtype)
+
+
+def _patch_kernel_grad(x, dy, window, strides, pads, precision):
+  """``patches(x)^T @ dy`` ([kh*kw*C_in, C_out], float32), summed over blocks of frames.
+
+  Each block's patches stay under `_PATCH_BLOCK_BYTES`, so they are written and read
+  back in the CPU cache instead of memory: the kernel gradient of S3D's first conv
+  (2 x 16 frames of 224x224, 236 MB of patches in one piece) takes 53 ms one frame at a
+  time against 130 ms in one piece (XLA's own: 143 ms); Conv3d_2c 48 against 66 ms.
+  Block ``i`` holds frames ``i, i + blocks, ...``, so a batch-sharded leading axis stays
+  sharded.
+  """
+  n, (ho, wo) = x.shape[0], dy.shape[1:3]
+  frame_bytes = ho * wo * window[0] * window[1] * x.shape[-1] * x.dtype.itemsize
+  blocks = next(d for d in range(1, n + 1)
+                if n % d == 0 and (n // d * frame_bytes <= _PATCH_BLOCK_BYTES or d == n))
+
+  def block_grad(x_block, dy_block):
+    patches = _patches(x_block, window, strides, pads, (ho, wo))
+    return jnp.einsum("bhwk,bhwo->ko", patches, dy_block, precision=precision,
+                      preferred_element_type=jnp.float32)
+
+  if blocks == 1:
+    return block_grad(x, dy)
+  x_blocks = x.reshape((n // blocks, blocks) + x.shape[1:])
+  dy_blocks = dy.reshape((n // blocks, blocks) + dy.shape[1:])
+
+  def add_block(i, total):
+    return total + block_grad(lax.dynamic_index_in_dim(x_blocks, i, 1, keepdims=False),
+                              lax.dynamic_index_in_dim(dy_blocks, i, 1, keepdims=False))
+
+  zeros = jnp.zeros((window[0] * window[1] * x.shape[-1], dy.shape[-1]), jnp.float32)
+  return lax.fori_loop(0, blocks, add_block, zeros)
 
 
 _conv2d_patch_grad.defvjp(_conv2d_patch_grad_fwd, _conv2d_patch_grad_bwd)

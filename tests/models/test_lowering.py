@@ -67,19 +67,13 @@ def _conv_values_and_grads(x, kernel, cotangent, strides, pads, lowerings):
   return results
 
 
-# Input channels: the first conv's, and the width from which folded 2-D convs take their
-# kernel gradient from patches (a custom VJP).
-INPUT_CHANNELS = (3, conv3d_lib._PATCH_GRAD_MIN_CHANNELS)
-
-
-@pytest.mark.parametrize("cin", INPUT_CHANNELS, ids=lambda c: f"cin{c}")
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("padding", PADDINGS)
 @pytest.mark.parametrize("kernel_size,strides", CONV_SHAPES,
                          ids=lambda v: "x".join(map(str, v)))
-def test_conv_lowerings_match_native(kernel_size, strides, padding, size, cin):
+def test_conv_lowerings_match_native(kernel_size, strides, padding, size):
   rng = np.random.default_rng(0)
-  cout = 5
+  cin, cout = 3, 5
   x = jnp.asarray(rng.standard_normal((2, *size, cin)), jnp.float32)
   kernel = jnp.asarray(rng.standard_normal((*kernel_size, cin, cout)), jnp.float32)
   pads = padding_lib.explicit_pads(size, kernel_size, strides, padding)
@@ -129,27 +123,45 @@ def _conv_outputs(closed_jaxpr):
                                                  ((3, 3, 3), (1, 1, 1)),
                                                  ((1, 7, 7), (1, 2, 2))),
                          ids=lambda v: "x".join(map(str, v)))
-def test_wide_folded_conv_takes_kernel_gradient_from_one_dot_over_patches(
-    kernel_size, strides):
-  """From `_PATCH_GRAD_MIN_CHANNELS` inputs, each 2-D conv's kernel gradient is a dot
-  [kh*kw*C_in, C_out]; narrower convs keep XLA's kernel-gradient convolution."""
+def test_folded_conv_takes_kernel_gradient_from_a_dot_over_patches(kernel_size, strides):
+  """XLA:CPU's kernel-gradient convolution is slow: no folded conv uses it."""
   _, kh, kw = kernel_size
-  for cin, from_patches in ((conv3d_lib._PATCH_GRAD_MIN_CHANNELS, True),
-                            (conv3d_lib._PATCH_GRAD_MIN_CHANNELS - 1, False)):
-    x, kernel = jnp.zeros((1, 5, 9, 9, cin)), jnp.zeros((*kernel_size, cin, 4))
-    pads = padding_lib.explicit_pads(x.shape[1:4], kernel_size, strides, "SAME")
-    loss = lambda k: jnp.sum(conv3d_lib.conv3d(x, k, strides, pads, "folded"))
-    ops = _conv_outputs(jax.make_jaxpr(jax.grad(loss))(kernel))
-    kernel_grad_convs = [s for op, s in ops if op == "conv_general_dilated"
-                         and sorted(s) == sorted((kh, kw, cin, 4))]
-    patch_dots = [s for op, s in ops if op == "dot_general" and s == (kh * kw * cin, 4)]
-    assert bool(patch_dots) == from_patches and bool(kernel_grad_convs) != from_patches, (
-        cin, ops)
+  cin, cout = conv3d_lib._STACK_BELOW_CHANNELS, 4  # Taps, not stacked: one tap's window.
+  x, kernel = jnp.zeros((1, 5, 9, 9, cin)), jnp.zeros((*kernel_size, cin, cout))
+  pads = padding_lib.explicit_pads(x.shape[1:4], kernel_size, strides, "SAME")
+  loss = lambda k: jnp.sum(conv3d_lib.conv3d(x, k, strides, pads, "folded"))
+  ops = _conv_outputs(jax.make_jaxpr(jax.grad(loss))(kernel))
+  assert ("dot_general", (kh * kw * cin, cout)) in ops, ops
+  assert not [s for op, s in ops
+              if op == "conv_general_dilated" and sorted(s) == sorted((kh, kw, cin, cout))]
+
+
+@pytest.mark.parametrize("block_bytes,blocks", ((1, 6), (2 * 9 * 9 * 9 * 3 * 4, 3)))
+def test_patch_kernel_gradient_in_blocks_of_frames_matches_native(
+    monkeypatch, block_bytes, blocks):
+  """Patches are summed block by block (frames i, i + blocks, ...) when a whole batch's
+  would not fit `_PATCH_BLOCK_BYTES`; the gradient is the same."""
+  monkeypatch.setattr(conv3d_lib, "_PATCH_BLOCK_BYTES", block_bytes)
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.standard_normal((2, 3, 9, 9, 3)), jnp.float32)  # 6 frames.
+  kernel = jnp.asarray(rng.standard_normal((1, 3, 3, 3, 4)), jnp.float32)
+  pads = ((0, 0), (1, 1), (1, 1))
+  cotangent = jnp.asarray(rng.standard_normal((2, 3, 9, 9, 4)), jnp.float32)
+  grads = {}
+  for lowering in ("native", "folded"):
+    loss = lambda k: jnp.sum(conv3d_lib.conv3d(x, k, (1, 1, 1), pads, lowering) * cotangent)
+    grads[lowering] = jax.grad(loss)(kernel)
+    if lowering == "folded":
+      jaxpr = jax.make_jaxpr(jax.grad(loss))(kernel)
+      loops = [e for e in jaxpr.eqns if e.primitive.name in ("scan", "while")]
+      assert len(loops) == (blocks > 1) and (not loops or loops[0].params.get(
+          "length", blocks) == blocks), loops
+  _assert_close(grads["folded"], grads["native"], f"{blocks} blocks")
 
 
 def test_patch_kernel_gradient_keeps_the_kernel_dtype():
-  x = jnp.ones((1, 2, 6, 6, 32), jnp.bfloat16)
-  kernel = jnp.ones((1, 3, 3, 32, 4), jnp.bfloat16)
+  x = jnp.ones((1, 2, 6, 6, 3), jnp.bfloat16)
+  kernel = jnp.ones((1, 3, 3, 3, 4), jnp.bfloat16)
   loss = lambda k: jnp.sum(conv3d_lib.conv3d(x, k, (1, 1, 1), ((0, 0), (1, 1), (1, 1)),
                                              "folded").astype(jnp.float32))
   grad = jax.grad(loss)(kernel)
