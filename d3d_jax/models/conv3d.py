@@ -139,8 +139,11 @@ def _patch_kernel_grad(x, dy, window, strides, pads, precision):
   back in the CPU cache instead of memory: the kernel gradient of S3D's first conv
   (2 x 16 frames of 224x224, 236 MB of patches in one piece) takes 53 ms one frame at a
   time against 130 ms in one piece (XLA's own: 143 ms); Conv3d_2c 48 against 66 ms.
-  Block ``i`` holds frames ``i, i + blocks, ...``, so a batch-sharded leading axis stays
-  sharded.
+  Block ``i`` holds frames ``i, i + blocks, ...``: when `blocks` divides the frames per
+  clip, every block spans all clips and a batch-sharded leading axis stays sharded;
+  otherwise (S3D's first conv, one frame per block) XLA regathers the blocks across
+  devices, which is correct but slow. 'folded' is the single-host CPU lowering, where
+  that does not arise.
   """
   n, (ho, wo) = x.shape[0], dy.shape[1:3]
   frame_bytes = ho * wo * window[0] * window[1] * x.shape[-1] * x.dtype.itemsize
