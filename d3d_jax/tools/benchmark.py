@@ -34,7 +34,10 @@ torchvision's S3D for ``s3d`` and ``s3dg``, a pytorch-i3d-style I3D for ``i3d``;
 for the other I3D variants) in a subprocess, at the same batch, clip size and classes,
 best of NCDHW and channels_last_3d, as many threads as CPUs (on CUDA: AMP bf16 with
 ``--dtype=bfloat16``, ``--torch_compile``), then ours, and prints both on one FLOP count
-with the ratio. Needs ``pip install -e '.[torch]'``.
+with the ratio. Needs ``pip install -e '.[torch]'``. On a shared VM whose speed drifts
+by +-20% within minutes, ``--interleave=N`` then alternates N PyTorch train steps with N
+of ours, one each in turn (PyTorch in a step server that sleeps on its input in
+between), and prints both medians and their ratio: the fairer number there.
 
 Accelerators (GPU / TPU), e.g.
 
@@ -118,6 +121,10 @@ _MATMUL_SIZES = flags.DEFINE_list(
 _PROFILE = flags.DEFINE_integer(
     "profile", 0, "Also print the N most expensive XLA ops of each train step, from a "
     "profiler trace of 2 steps (step_profile; thread time).")
+_INTERLEAVE = flags.DEFINE_integer(
+    "interleave", 0, "--compare=torch on a CPU: then alternate N PyTorch train steps (its "
+    "best layout) with N of ours (our fastest lowering), one each in turn, and print both "
+    "medians and their ratio, which a machine whose speed drifts affects alike.")
 _LAYERS = flags.DEFINE_bool(
     "layers", False, "Time each distinct conv of the model (fwd + bwd) per lowering instead.")
 
@@ -252,6 +259,7 @@ def benchmark_lowering(lowering: str, batch: int, steps: int, skip_forward: bool
     return loss
 
   result["train_s"] = _time_calls(one_step, steps)
+  result["step"] = one_step  # For --interleave.
   if _PROFILE.value > 0:
     result["profile"] = step_profile.top_ops(train_compiled, one_step, top=_PROFILE.value)
 
@@ -379,22 +387,77 @@ def resolve_peak() -> tuple[float, str]:
                 f"median of {_STEPS.value})")
 
 
+def _torch_spec(batch: int, **extra) -> dict:
+  return dict({"model": _MODEL.value, "batch": batch, "frames": _FRAMES.value,
+               "size": _SIZE.value, "num_classes": _CLASSES.value, "steps": _STEPS.value,
+               "amp_bf16": _DTYPE.value == "bfloat16", "compile": _TORCH_COMPILE.value},
+              **extra)
+
+
+def _torch_process_env() -> dict:
+  """The environment of the PyTorch subprocess: ours, with this checkout importable."""
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  return dict(os.environ, PYTHONPATH=os.pathsep.join(
+      [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+
+
 def run_torch(batch: int) -> dict:
   """The PyTorch side (`torch_benchmark`), in a subprocess so the frameworks never share
   the CPU at once; its JSON measurements."""
-  spec = {"model": _MODEL.value, "batch": batch, "frames": _FRAMES.value,
-          "size": _SIZE.value, "num_classes": _CLASSES.value, "steps": _STEPS.value,
-          "amp_bf16": _DTYPE.value == "bfloat16", "compile": _TORCH_COMPILE.value}
-  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-      [root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
   done = subprocess.run(
-      [sys.executable, "-m", "d3d_jax.tools.torch_benchmark", json.dumps(spec)],
-      capture_output=True, text=True, env=env, check=False)
+      [sys.executable, "-m", "d3d_jax.tools.torch_benchmark", json.dumps(_torch_spec(batch))],
+      capture_output=True, text=True, env=_torch_process_env(), check=False)
   if done.returncode != 0:
     raise SystemExit(f"the PyTorch benchmark failed (exit {done.returncode}):\n"
                      f"{done.stderr[-3000:]}")
   return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_interleaved(ours: dict, layout: str, batch: int, rounds: int) -> dict:
+  """`rounds` rounds of one PyTorch train step (`torch_benchmark.serve`, in a subprocess
+  that waits on its input in between) then one of ours (``ours["step"]``): both sides'
+  step seconds, taken under the same machine conditions."""
+  import jax  # pylint: disable=g-import-not-at-top
+  server = subprocess.Popen(
+      [sys.executable, "-m", "d3d_jax.tools.torch_benchmark", "--serve",
+       json.dumps(_torch_spec(batch, layout=layout))],
+      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env=_torch_process_env())
+
+  def reply() -> dict:
+    line = server.stdout.readline()
+    if not line:
+      server.kill()
+      raise SystemExit(f"the PyTorch step server stopped (exit {server.wait()}):\n"
+                       f"{server.stderr.read()[-3000:]}")
+    return json.loads(line)
+
+  reply()  # Warmed up.
+  torch_s, ours_s = [], []
+  try:
+    for _ in range(rounds):
+      server.stdin.write("step\n")
+      server.stdin.flush()
+      torch_s.append(reply()["train_s"])
+      start = time.perf_counter()
+      jax.block_until_ready(ours["step"]())
+      ours_s.append(time.perf_counter() - start)
+  finally:
+    server.stdin.close()
+    server.wait(timeout=60)
+  return {"torch_s": torch_s, "ours_s": ours_s}
+
+
+def print_interleaved(ours: dict, layout: str, timings: dict, batch: int) -> None:
+  ours_s, torch_s = timings["ours_s"], timings["torch_s"]
+  print(f"interleaved: {len(ours_s)} rounds of one PyTorch ({layout}) then one of our "
+        f"({ours['lowering']}) train steps")
+  print("framework | lowering / layout | median s | min s | median clips/s | ours / torch")
+  ratio = statistics.median(torch_s) / statistics.median(ours_s)
+  for name, which, times, cell in (("d3d_jax", ours["lowering"], ours_s, f"{ratio:.2f}x"),
+                                   ("torch", layout, torch_s, "1.00x")):
+    print(" | ".join((name, which, f"{statistics.median(times):.3f}", f"{min(times):.3f}",
+                      f"{batch / statistics.median(times):.3f}", cell)), flush=True)
 
 
 def print_comparison(results: list[dict], torch_result: dict, batch: int, peak: float,
@@ -447,6 +510,9 @@ def main(argv):
       print(f"--compare=torch: no PyTorch model comparable to {_MODEL.value!r} is built "
             f"(comparable: {sorted(torch_benchmark.TORCH_MODELS)}); timing ours only.")
       compare_torch = False
+  if _INTERLEAVE.value and not compare_torch:
+    raise app.UsageError("--interleave alternates with PyTorch's steps: it needs "
+                         "--compare=torch (and a model in torch_benchmark.TORCH_MODELS)")
   if _BATCH.value != "auto" and not (_BATCH.value.isdigit() and int(_BATCH.value) > 0):
     raise app.UsageError(f"--batch must be a positive integer or 'auto', got {_BATCH.value!r}")
   print(f"d3d_jax.tools.benchmark: model={_MODEL.value} batch={_BATCH.value} "
@@ -516,6 +582,14 @@ def main(argv):
   if torch_result is not None:
     print_comparison(results, torch_result, batch, peak,
                      common if common is not None else results[0]["train_flops"])
+    if _INTERLEAVE.value > 0 and jax.default_backend() != "cpu":
+      print("--interleave: CPU only (on an accelerator both frameworks would hold its "
+            "memory at once); skipped.")
+    elif _INTERLEAVE.value > 0:
+      fastest = min(results, key=lambda r: r["train_s"])
+      layout = torch_result["best"]["layout"]
+      print_interleaved(fastest, layout, run_interleaved(
+          fastest, layout, batch, _INTERLEAVE.value), batch)
 
 
 if __name__ == "__main__":

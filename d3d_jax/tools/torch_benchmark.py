@@ -20,6 +20,10 @@ PyTorch's S3D step from ~1.6 s to ~1.15 s on a 2-core machine. On CUDA,
 where it fails). FLOPs: PyTorch's own count (``torch.utils.flop_counter``: convolutions
 and matmuls, 2 per multiply-add) of one step, for reference.
 
+With ``--serve`` (and a ``layout`` in the spec) it instead runs one train step per
+``step`` line on its input and replies its seconds, so that ``benchmark --interleave``
+can alternate PyTorch's steps with ours (`serve`).
+
 Requires the ``torch`` extra: ``pip install -e '.[torch]'``.
 """
 
@@ -83,8 +87,9 @@ def _build(model_name: str, num_classes: int):
   return model
 
 
-def _time_layout(spec: dict, layout: str, device) -> dict:
-  """Median train-step seconds of one layout (after warm-up / compilation)."""
+def _warm_train_step(spec: dict, layout: str, device):
+  """The train step of `spec` in one layout, after its warm-up (or compilation) call;
+  and the result dict so far (layout, compiled, first_step_s)."""
   import torch  # pylint: disable=g-import-not-at-top
   import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
   torch.manual_seed(0)
@@ -124,6 +129,12 @@ def _time_layout(spec: dict, layout: str, device) -> dict:
     runner = model
     step()
   result["first_step_s"] = time.perf_counter() - start
+  return step, result
+
+
+def _time_layout(spec: dict, layout: str, device) -> dict:
+  """Median train-step seconds of one layout (after warm-up / compilation)."""
+  step, result = _warm_train_step(spec, layout, device)
   times = []
   for _ in range(spec["steps"]):
     start = time.perf_counter()
@@ -131,6 +142,28 @@ def _time_layout(spec: dict, layout: str, device) -> dict:
     times.append(time.perf_counter() - start)
   result["train_s"] = statistics.median(times)
   return result
+
+
+def serve(spec: dict, requests=None, replies=None) -> None:
+  """Step server for an interleaved comparison (``benchmark --interleave=N``).
+
+  Warms up the train step in ``spec["layout"]``, replies one JSON line (the layout, the
+  warm-up seconds), then for each ``step`` line it reads runs one train step and replies
+  its seconds. It stops at the end of its input. Between requests it sleeps on the read,
+  so the other framework has the CPU to itself.
+  """
+  import torch  # pylint: disable=g-import-not-at-top
+  requests, replies = requests or sys.stdin, replies or sys.stdout
+  torch.set_num_threads(os.cpu_count())
+  device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+  step, result = _warm_train_step(spec, spec["layout"], device)
+  print(json.dumps(result), file=replies, flush=True)
+  for request in requests:
+    if request.strip() != "step":
+      raise SystemExit(f"torch_benchmark --serve: expected 'step', got {request.strip()!r}")
+    start = time.perf_counter()
+    step()
+    print(json.dumps({"train_s": time.perf_counter() - start}), file=replies, flush=True)
 
 
 def _count_flops(spec: dict, device) -> float:
@@ -167,11 +200,16 @@ def run(spec: dict) -> dict:
 
 
 def main(argv: list[str]) -> None:
-  if len(argv) != 2:
-    raise SystemExit(f"usage: python -m d3d_jax.tools.torch_benchmark '<json spec>'\n{__doc__}")
+  serving = len(argv) == 3 and argv[1] == "--serve"
+  if len(argv) != 2 and not serving:
+    raise SystemExit("usage: python -m d3d_jax.tools.torch_benchmark [--serve] '<json spec>'"
+                     f"\n{__doc__}")
   host_memory.keep_freed_memory()  # As our side does; before torch starts threads.
   require_torch()
-  print(json.dumps(run(json.loads(argv[1]))), flush=True)
+  if serving:
+    serve(json.loads(argv[2]))
+  else:
+    print(json.dumps(run(json.loads(argv[1]))), flush=True)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,33 @@ def test_compare_torch_prints_both_frameworks_and_the_ratio():
       float(ours[3]) / float(torch_row[3]), rel=0.01, abs=0.006)
 
 
+def test_interleave_needs_compare_torch():
+  returncode, output = _run(TINY_FLAGS + ["--interleave=3"])
+  assert returncode != 0
+  assert "--interleave alternates with PyTorch's steps: it needs --compare=torch" in output
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None,
+                    reason="needs the torch extra: pip install -e '.[torch]'")
+def test_interleave_alternates_torch_and_our_steps_and_prints_the_median_ratio():
+  returncode, output = _run(TINY_FLAGS + ["--lowering=native", "--skip_forward",
+                                          "--compare=torch", "--interleave=3"])
+  assert returncode == 0, output
+  lines = output.splitlines()
+  assert any(re.fullmatch(r"interleaved: 3 rounds of one PyTorch \((NCDHW|channels_last_3d)\) "
+                          r"then one of our \(native\) train steps", l) for l in lines), output
+  header = lines.index(
+      "framework | lowering / layout | median s | min s | median clips/s | ours / torch")
+  ours, torch_row = (l.split(" | ") for l in lines[header + 1:header + 3])
+  assert ours[:2] == ["d3d_jax", "native"] and torch_row[0] == "torch"
+  assert torch_row[5] == "1.00x"
+  for row in (ours, torch_row):
+    assert 0 < float(row[3]) <= float(row[2])  # min <= median
+    assert float(row[4]) == pytest.approx(2 / float(row[2]), rel=0.01, abs=0.002)
+  assert float(ours[5].rstrip("x")) == pytest.approx(
+      float(torch_row[2]) / float(ours[2]), rel=0.02, abs=0.006)
+
+
 def test_profile_prints_the_most_expensive_ops_with_their_layers():
   returncode, output = _run(TINY_FLAGS + ["--lowering=folded", "--skip_forward", "--profile=15"])
   assert returncode == 0, output
