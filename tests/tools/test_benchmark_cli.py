@@ -15,6 +15,8 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_FLAGS = ["--model=s3dg", "--depth_multiplier=0.125", "--batch=2", "--frames=8",
               "--size=32", "--num_classes=5", "--steps=1", "--matmul_sizes=64"]
+REQUIRES_TORCH = pytest.mark.skipif(importlib.util.find_spec("torchvision") is None,
+                                    reason="needs the torch extra: pip install -e '.[torch]'")
 TABLE_HEADER = ("lowering | compile s | fwd clips/s | train clips/s | GFLOP/clip | GFLOP/s | "
                 "% peak | speedup train | speedup fwd")
 
@@ -60,8 +62,7 @@ def test_batch_must_be_a_positive_integer_or_auto():
   assert "--batch must be a positive integer or 'auto', got '0'" in output
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None,
-                    reason="needs the torch extra: pip install -e '.[torch]'")
+@REQUIRES_TORCH
 def test_compare_torch_prints_both_frameworks_and_the_ratio():
   returncode, output = _run(TINY_FLAGS + ["--lowering=native", "--skip_forward",
                                           "--compare=torch"])
@@ -85,8 +86,7 @@ def test_interleave_needs_compare_torch():
   assert "--interleave alternates with PyTorch's steps: it needs --compare=torch" in output
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torchvision") is None,
-                    reason="needs the torch extra: pip install -e '.[torch]'")
+@REQUIRES_TORCH
 def test_interleave_alternates_torch_and_our_steps_and_prints_the_median_ratio():
   returncode, output = _run(TINY_FLAGS + ["--lowering=native", "--skip_forward",
                                           "--compare=torch", "--interleave=3"])
