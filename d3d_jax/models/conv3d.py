@@ -28,9 +28,10 @@ conv, several times slower than its 2-D convolutions and dots, and the gradients
 * ``'auto'``: ``'folded'`` on CPU, ``'native'`` elsewhere (until measured otherwise).
 
 Gradients follow by autodiff through the same ops, so they are dots and 2-D
-convolutions too, with one exception: a 2-D convolution larger than 1x1 takes its
-kernel gradient as dots over input patches, a few frames at a time
-(`_conv2d_patch_grad`), which XLA:CPU runs 2-3x faster than its own kernel gradient.
+convolutions too, with one exception: a 2-D convolution larger than 1x1 with an output
+plane of at least 28x28 takes its kernel gradient as dots over input patches, a few
+frames at a time (`_conv2d_patch_grad`), which XLA:CPU runs 2-3x faster than its own
+kernel gradient there.
 `tests/models/test_lowering.py` checks every lowering against the native one, values
 and gradients, for each kernel / stride / padding the models use.
 """
@@ -53,6 +54,13 @@ _DIMS_3D = ("NDHWC", "DHWIO", "NDHWC")
 _DIMS_2D = ("NHWC", "HWIO", "NHWC")
 # 'folded' stacks the temporal taps of a full kernel on channels below this many inputs.
 _STACK_BELOW_CHANNELS = 8
+# 2-D convs whose output plane has at least this many positions take their kernel
+# gradient from patches; XLA's own is slow there (its window is the whole output plane)
+# and not below (14x14: 11 against 14 ms). Smaller planes keep autodiff's numerics,
+# which keeps the 32x32 demo's training bit-identical to earlier versions: its lr 3e-3
+# runs are chaotic in when they leave a plateau (README, "The demo"), and the patch
+# gradient's different summation order moved seed 0's D3D run onto it.
+_PATCH_GRAD_MIN_POSITIONS = 28 * 28
 # Bytes of patches per block of frames in a patch kernel gradient (see
 # `_patch_kernel_grad`): a quarter of a 32 MiB L3 cache.
 _PATCH_BLOCK_BYTES = 8 << 20
@@ -81,9 +89,12 @@ def _xla_conv2d(x, kernel, strides, pads, precision):
 
 
 def _conv2d(x, kernel, strides, pads, precision):
-  """A 2-D NHWC/HWIO convolution; a window larger than 1x1 takes its kernel gradient
-  from input patches (`_conv2d_patch_grad`)."""
-  if kernel.shape[:2] == (1, 1):
+  """A 2-D NHWC/HWIO convolution; a window larger than 1x1 over an output plane of at
+  least `_PATCH_GRAD_MIN_POSITIONS` takes its kernel gradient from input patches
+  (`_conv2d_patch_grad`)."""
+  y = jax.eval_shape(lambda x, k: _xla_conv2d(x, k, strides, pads, precision), x, kernel)
+  if (kernel.shape[:2] == (1, 1)
+      or y.shape[1] * y.shape[2] < _PATCH_GRAD_MIN_POSITIONS):
     return _xla_conv2d(x, kernel, strides, pads, precision)
   return _conv2d_patch_grad(x, kernel, tuple(strides), tuple(tuple(p) for p in pads),
                             precision)

@@ -48,6 +48,13 @@ POOL_SHAPES = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _patch_kernel_gradients_at_every_size(monkeypatch):
+  """The shapes here are tiny: let every folded 2-D conv take the patch kernel
+  gradient, which full-size models use from 28x28 output planes."""
+  monkeypatch.setattr(conv3d_lib, "_PATCH_GRAD_MIN_POSITIONS", 1)
+
+
 def _assert_close(actual, expected, what, rtol=2e-5):
   """float32 agreement, relative to the largest magnitude of the reference."""
   actual, expected = np.asarray(actual), np.asarray(expected)
@@ -157,6 +164,17 @@ def test_patch_kernel_gradient_in_blocks_of_frames_matches_native(
       assert len(loops) == (blocks > 1) and (not loops or loops[0].params.get(
           "length", blocks) == blocks), loops
   _assert_close(grads["folded"], grads["native"], f"{blocks} blocks")
+
+
+def test_patch_kernel_gradient_only_from_28x28_output_planes(monkeypatch):
+  monkeypatch.setattr(conv3d_lib, "_PATCH_GRAD_MIN_POSITIONS", 28 * 28)
+  kernel = jnp.zeros((1, 3, 3, 3, 4))
+  pads = ((0, 0), (1, 1), (1, 1))
+  for size, from_patches in ((28, True), (27, False)):
+    x = jnp.zeros((1, 1, size, size, 3))
+    loss = lambda k: jnp.sum(conv3d_lib.conv3d(x, k, (1, 1, 1), pads, "folded"))
+    ops = _conv_outputs(jax.make_jaxpr(jax.grad(loss))(kernel))
+    assert (("dot_general", (27, 4)) in ops) == from_patches, (size, ops)
 
 
 def test_patch_kernel_gradient_keeps_the_kernel_dtype():
