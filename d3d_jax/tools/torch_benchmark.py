@@ -87,6 +87,13 @@ def _build(model_name: str, num_classes: int):
   return model
 
 
+def _device():
+  """CUDA when there is one, else the CPU with as many threads as it has cores."""
+  import torch  # pylint: disable=g-import-not-at-top
+  torch.set_num_threads(os.cpu_count())
+  return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def _warm_train_step(spec: dict, layout: str, device):
   """The train step of `spec` in one layout, after its warm-up (or compilation) call;
   and the result dict so far (layout, compiled, first_step_s)."""
@@ -152,11 +159,8 @@ def serve(spec: dict, requests=None, replies=None) -> None:
   its seconds. It stops at the end of its input. Between requests it sleeps on the read,
   so the other framework has the CPU to itself.
   """
-  import torch  # pylint: disable=g-import-not-at-top
   requests, replies = requests or sys.stdin, replies or sys.stdout
-  torch.set_num_threads(os.cpu_count())
-  device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-  step, result = _warm_train_step(spec, spec["layout"], device)
+  step, result = _warm_train_step(spec, spec["layout"], _device())
   print(json.dumps(result), file=replies, flush=True)
   for request in requests:
     if request.strip() != "step":
@@ -185,8 +189,7 @@ def run(spec: dict) -> dict:
   """Times the PyTorch train step of `spec` in every layout; returns the measurements."""
   import torch  # pylint: disable=g-import-not-at-top
   import torchvision  # pylint: disable=g-import-not-at-top
-  torch.set_num_threads(os.cpu_count())
-  device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+  device = _device()
   layouts = [_time_layout(spec, layout, device) for layout in LAYOUTS]
   best = min(layouts, key=lambda r: r["train_s"])
   return {
