@@ -109,14 +109,14 @@ def test_folded_uses_no_3d_convolution():
         assert eqn.invars[0].aval.ndim == 4, (kernel_size, lowering, eqn)
 
 
-def _conv_outputs(closed_jaxpr):
-  """Output shapes of every conv_general_dilated / dot_general, nested jaxprs included."""
+def _conv_and_dot_eqns(closed_jaxpr):
+  """Every conv_general_dilated / dot_general equation, nested jaxprs included."""
   found = []
 
   def walk(jaxpr):
     for eqn in jaxpr.eqns:
       if eqn.primitive.name in ("conv_general_dilated", "dot_general"):
-        found.append((eqn.primitive.name, eqn.outvars[0].aval.shape))
+        found.append(eqn)
       for param in eqn.params.values():
         inner = getattr(param, "jaxpr", None)
         if inner is not None:
@@ -124,6 +124,12 @@ def _conv_outputs(closed_jaxpr):
 
   walk(closed_jaxpr.jaxpr)
   return found
+
+
+def _conv_outputs(closed_jaxpr):
+  """(primitive name, output shape) of every conv_general_dilated / dot_general."""
+  return [(eqn.primitive.name, eqn.outvars[0].aval.shape)
+          for eqn in _conv_and_dot_eqns(closed_jaxpr)]
 
 
 @pytest.mark.parametrize("kernel_size,strides", (((1, 3, 3), (1, 1, 1)),
@@ -141,6 +147,21 @@ def test_folded_conv_takes_kernel_gradient_from_a_dot_over_patches(kernel_size, 
   assert ("dot_general", (kh * kw * cin, cout)) in ops, ops
   assert not [s for op, s in ops
               if op == "conv_general_dilated" and sorted(s) == sorted((kh, kw, cin, cout))]
+
+
+def test_patch_kernel_gradient_is_a_plain_matrix_product():
+  """Patches are channel-major ([kh*kw*C_in, positions]) and multiply dy as [positions,
+  C_out]: a canonical (M, K) x (K, N) product, which XLA:CPU runs without transposing
+  either operand first."""
+  x, kernel = jnp.zeros((1, 2, 9, 9, 8)), jnp.zeros((1, 3, 3, 8, 4))
+  loss = lambda k: jnp.sum(conv3d_lib.conv3d(x, k, (1, 1, 1), ((0, 0), (1, 1), (1, 1)),
+                                             "folded"))
+  dots = [eqn for eqn in _conv_and_dot_eqns(jax.make_jaxpr(jax.grad(loss))(kernel))
+          if eqn.outvars[0].aval.shape == (72, 4)]
+  assert len(dots) == 1, dots
+  (contracting, batch) = dots[0].params["dimension_numbers"]
+  assert contracting == ((1,), (0,)) and batch == ((), ())
+  assert [v.aval.shape for v in dots[0].invars] == [(72, 2 * 9 * 9), (2 * 9 * 9, 4)]
 
 
 @pytest.mark.parametrize("block_bytes,blocks", ((1, 6), (2 * 9 * 9 * 9 * 3 * 4, 3)))
