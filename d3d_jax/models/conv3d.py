@@ -17,9 +17,11 @@ conv, several times slower than its 2-D convolutions and dots, and the gradients
 * ``'folded'``: per kernel shape, the one of those measured fastest on XLA:CPU (train
   step, fwd + bwd; `python -m d3d_jax.tools.benchmark --layers`):
   - ``1x1x1``: a dot; ``1xkxk``: a 2-D convolution (both variants coincide there);
-  - ``kt x 1 x 1``: 'stacked' (one dot with ``kt * C`` inputs). Running it as a 2-D
-    convolution over (time, height*width) is fast forward but its kernel gradient
-    is ~8x slower than native on XLA:CPU, so it is not used;
+  - ``kt x 1 x 1`` with temporal stride 1 and an output (time, height*width) plane of
+    at least `_PATCH_GRAD_MIN_POSITIONS`: a 2-D convolution with a ``kt x 1`` window over
+    that plane, whose kernel gradient comes from patches (`_conv_over_time`; XLA's own
+    kernel gradient for it is ~8x slower than native). Otherwise 'stacked' (one dot
+    with ``kt * C`` inputs);
   - ``kt x kh x kw`` with few input channels (the first conv, C_in = 2 or 3):
     'stacked', which turns 3 input channels into ``3 * kt``;
   - other ``kt x kh x kw``: 'taps'.
@@ -236,6 +238,36 @@ def _pointwise_taps(x, kernel, strides, pad_t, stacked, precision):
   return y
 
 
+def _conv_over_time(x, kernel, strides, pad_t, precision):
+  """A ``kt x 1 x 1`` kernel as a 2-D convolution with a ``kt x 1`` window over the
+  (time, height * width) plane of each clip.
+
+  'stacked' writes ``kt`` shifted copies of the input before its dot; this reads the
+  input in place. Forward + backward, 2 clips, interleaved, min ms: S3D-G's Conv3d_2c
+  temporal conv (3x1x1, 192 -> 192, 8 x 56 x 56) 111 against 161, Mixed_3c's
+  (128 -> 192 at 8 x 28 x 28) 21 against 27. Only for temporal stride 1: XLA:CPU's
+  transposed convolution with a stride (the input gradient) is slow (S3D's 7x1x1,
+  stride 2 first conv: 116 ms against 30 forward), and only where the output plane
+  takes the patch kernel gradient (`_conv2d`), as XLA's own is ~8x slower.
+  """
+  kt, _, _, cin, cout = kernel.shape
+  _, sh, sw = strides
+  if sh != 1 or sw != 1:  # A 1x1 window with stride just subsamples.
+    x = x[:, :, ::sh, ::sw]
+  b, t, h, w, _ = x.shape
+  y = _conv2d(x.reshape(b, t, h * w, cin), kernel.reshape(kt, 1, cin, cout), (1, 1),
+              (tuple(pad_t), (0, 0)), precision)
+  return y.reshape(b, y.shape[1], h, w, cout)
+
+
+def _runs_over_time(x_shape, kernel_shape, strides, pad_t):
+  """Whether 'folded' runs a ``kt x 1 x 1`` kernel as `_conv_over_time`."""
+  kt, (st, sh, sw) = kernel_shape[0], strides
+  t_out = x_shape[1] + pad_t[0] + pad_t[1] - kt + 1
+  positions = t_out * -(-x_shape[2] // sh) * -(-x_shape[3] // sw)
+  return kt > 1 and st == 1 and positions >= _PATCH_GRAD_MIN_POSITIONS
+
+
 def _spatial_taps(x, kernel, strides, pads, stacked, precision):
   """A ``kt x kh x kw`` kernel: 2-D convolutions over frames folded into the batch."""
   kt, kh, kw, cin, cout = kernel.shape
@@ -278,6 +310,8 @@ def conv3d_folded(x, kernel, strides, pads, precision=None, variant="folded"):
     # measured ~5% faster on a 2-core CPU (interleaved A/B, best and median of 10).
     x = lax.optimization_barrier(x)
   if kh == kw == 1 and pad_h == pad_w == (0, 0):
+    if variant == "folded" and _runs_over_time(x.shape, kernel.shape, strides, pad_t):
+      return _conv_over_time(x, kernel, strides, pad_t, precision)
     stacked = variant != "taps"
     return _pointwise_taps(x, kernel, strides, pad_t, stacked, precision)
   if variant == "folded":

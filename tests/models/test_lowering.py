@@ -51,7 +51,8 @@ POOL_SHAPES = (
 @pytest.fixture(autouse=True)
 def _patch_kernel_gradients_at_every_size(monkeypatch):
   """The shapes here are tiny: let every folded 2-D conv take the patch kernel
-  gradient, which full-size models use from 28x28 output planes."""
+  gradient, and every stride-1 kt x 1 x 1 conv run over its (time, height*width) plane,
+  which full-size models do from 28x28 output positions."""
   monkeypatch.setattr(conv3d_lib, "_PATCH_GRAD_MIN_POSITIONS", 1)
 
 
@@ -196,6 +197,28 @@ def test_patch_kernel_gradient_only_from_28x28_output_planes(monkeypatch):
     loss = lambda k: jnp.sum(conv3d_lib.conv3d(x, k, (1, 1, 1), pads, "folded"))
     ops = _conv_outputs(jax.make_jaxpr(jax.grad(loss))(kernel))
     assert (("dot_general", (27, 4)) in ops) == from_patches, (size, ops)
+
+
+@pytest.mark.parametrize("frames,width,temporal_stride,over_time", (
+    (4, 14, 1, True),    # 4 x 14 x 14 = 784 output positions.
+    (4, 13, 1, False),   # 4 x 14 x 13 = 728.
+    (8, 14, 2, False),   # Stride 2 in time: stacked taps.
+))
+def test_temporal_conv_runs_over_the_time_by_space_plane_from_28x28_positions(
+    monkeypatch, frames, width, temporal_stride, over_time):
+  """A folded 3x1x1 conv is one 2-D conv with a 3x1 window over (time, height*width)
+  when that plane takes the patch kernel gradient, else one dot over stacked taps."""
+  monkeypatch.setattr(conv3d_lib, "_PATCH_GRAD_MIN_POSITIONS", 28 * 28)
+  x, kernel = jnp.zeros((1, frames, 14, width, 5)), jnp.zeros((3, 1, 1, 5, 4))
+  strides = (temporal_stride, 1, 1)
+  loss = lambda x, k: jnp.sum(conv3d_lib.conv3d(x, k, strides, ((1, 1), (0, 0), (0, 0)),
+                                                "folded"))
+  ops = _conv_outputs(jax.make_jaxpr(jax.grad(loss, argnums=(0, 1)))(x, kernel))
+  t_out = frames // temporal_stride
+  assert (("conv_general_dilated", (1, t_out, 14 * width, 4)) in ops) == over_time, ops
+  assert (("dot_general", (1, t_out, 14, width, 4)) in ops) == (not over_time), ops
+  if over_time:  # Its kernel gradient comes from patches: [3 * C_in, C_out].
+    assert ("dot_general", (15, 4)) in ops, ops
 
 
 def test_patch_kernel_gradient_keeps_the_kernel_dtype():
