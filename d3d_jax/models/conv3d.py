@@ -17,8 +17,8 @@ conv, several times slower than its 2-D convolutions and dots, and the gradients
 * ``'folded'``: per kernel shape, the one of those measured fastest on XLA:CPU (train
   step, fwd + bwd; `python -m d3d_jax.tools.benchmark --layers`):
   - ``1x1x1``: a dot; ``1xkxk``: a 2-D convolution (both variants coincide there);
-  - ``kt x 1 x 1`` with temporal stride 1 and an output (time, height*width) plane of
-    at least `_PATCH_GRAD_MIN_POSITIONS`: a 2-D convolution with a ``kt x 1`` window over
+  - ``kt x 1 x 1`` with an output (time, height*width) plane of at least
+    `_PATCH_GRAD_MIN_POSITIONS`: a 2-D convolution with a ``kt x 1`` window over
     that plane, whose kernel gradient comes from patches (`_conv_over_time`; XLA's own
     kernel gradient for it is ~8x slower than native). Otherwise 'stacked' (one dot
     with ``kt * C`` inputs);
@@ -147,10 +147,44 @@ def _conv2d_patch_grad_fwd(x, kernel, strides, pads, precision):
 
 def _conv2d_patch_grad_bwd(strides, pads, precision, residuals, dy):
   x, kernel = residuals
-  _, input_vjp = jax.vjp(lambda x: _xla_conv2d(x, kernel, strides, pads, precision), x)
-  (dx,) = input_vjp(dy)
+  if strides[0] > 1 and strides[1] == 1:
+    dx = _polyphase_input_grad(dy, kernel, strides[0], pads, x.shape, precision)
+  else:
+    _, input_vjp = jax.vjp(lambda x: _xla_conv2d(x, kernel, strides, pads, precision), x)
+    (dx,) = input_vjp(dy)
   dkernel = _patch_kernel_grad(x, dy, kernel.shape[:2], strides, pads, precision)
   return dx, dkernel.reshape(kernel.shape).astype(kernel.dtype)
+
+
+def _polyphase_input_grad(dy, kernel, stride, pads, x_shape, precision):
+  """The input gradient of a 2-D convolution with strides ``(stride, 1)``, as `stride`
+  stride-1 convolutions of `dy`, one per phase of the input rows (polyphase).
+
+  Padded input row ``stride * m + r`` receives ``dy[m - i]`` through kernel row
+  ``stride * i + r`` only, so phase ``r`` is a correlation of `dy` with those kernel
+  rows reversed (and the columns reversed, as in any transposed convolution); the
+  phases are then interleaved. XLA:CPU runs the transposed convolution with a stride
+  (an input dilation) much slower: S3D's 7x1 stride-2 temporal conv over (time,
+  height*width), 2 x 16 frames of 112x112x64, 66-73 against 83-108 ms.
+  """
+  kw, rows = kernel.shape[1], x_shape[1]
+  (pad_top, pad_bottom), (pad_left, pad_right) = pads
+  padded_rows, out_rows = rows + pad_top + pad_bottom, dy.shape[1]
+  phase_rows = -(-padded_rows // stride)
+  phases = []
+  for r in range(stride):
+    taps = kernel[r::stride, ::-1][::-1]
+    if not taps.shape[0]:  # stride > kh: these rows feed no output.
+      phases.append(jnp.zeros((x_shape[0], phase_rows) + tuple(x_shape[2:]), dy.dtype))
+      continue
+    n = taps.shape[0]
+    phases.append(_xla_conv2d(
+        dy, jnp.swapaxes(taps, 2, 3), (1, 1),
+        ((n - 1, phase_rows - out_rows), (kw - 1 - pad_left, kw - 1 - pad_right)),
+        precision))
+  dx = jnp.stack(phases, axis=2)
+  dx = dx.reshape((dx.shape[0], phase_rows * stride) + dx.shape[3:])
+  return dx[:, pad_top:pad_top + rows]
 
 
 def _patch_kernel_grad(x, dy, window, strides, pads, precision):
@@ -245,17 +279,16 @@ def _conv_over_time(x, kernel, strides, pad_t, precision):
   'stacked' writes ``kt`` shifted copies of the input before its dot; this reads the
   input in place. Forward + backward, 2 clips, interleaved, min ms: S3D-G's Conv3d_2c
   temporal conv (3x1x1, 192 -> 192, 8 x 56 x 56) 111 against 161, Mixed_3c's
-  (128 -> 192 at 8 x 28 x 28) 21 against 27. Only for temporal stride 1: XLA:CPU's
-  transposed convolution with a stride (the input gradient) is slow (S3D's 7x1x1,
-  stride 2 first conv: 116 ms against 30 forward), and only where the output plane
-  takes the patch kernel gradient (`_conv2d`), as XLA's own is ~8x slower.
+  (128 -> 192 at 8 x 28 x 28) 21 against 27. A stride in time takes its input gradient
+  by phases (`_polyphase_input_grad`). Only where the output plane takes the patch
+  kernel gradient (`_conv2d`): XLA's own is ~8x slower for this window.
   """
   kt, _, _, cin, cout = kernel.shape
-  _, sh, sw = strides
+  st, sh, sw = strides
   if sh != 1 or sw != 1:  # A 1x1 window with stride just subsamples.
     x = x[:, :, ::sh, ::sw]
   b, t, h, w, _ = x.shape
-  y = _conv2d(x.reshape(b, t, h * w, cin), kernel.reshape(kt, 1, cin, cout), (1, 1),
+  y = _conv2d(x.reshape(b, t, h * w, cin), kernel.reshape(kt, 1, cin, cout), (st, 1),
               (tuple(pad_t), (0, 0)), precision)
   return y.reshape(b, y.shape[1], h, w, cout)
 
@@ -263,9 +296,9 @@ def _conv_over_time(x, kernel, strides, pad_t, precision):
 def _runs_over_time(x_shape, kernel_shape, strides, pad_t):
   """Whether 'folded' runs a ``kt x 1 x 1`` kernel as `_conv_over_time`."""
   kt, (st, sh, sw) = kernel_shape[0], strides
-  t_out = x_shape[1] + pad_t[0] + pad_t[1] - kt + 1
+  t_out = (x_shape[1] + pad_t[0] + pad_t[1] - kt) // st + 1
   positions = t_out * -(-x_shape[2] // sh) * -(-x_shape[3] // sw)
-  return kt > 1 and st == 1 and positions >= _PATCH_GRAD_MIN_POSITIONS
+  return kt > 1 and positions >= _PATCH_GRAD_MIN_POSITIONS
 
 
 def _spatial_taps(x, kernel, strides, pads, stacked, precision):

@@ -202,7 +202,8 @@ def test_patch_kernel_gradient_only_from_28x28_output_planes(monkeypatch):
 @pytest.mark.parametrize("frames,width,temporal_stride,over_time", (
     (4, 14, 1, True),    # 4 x 14 x 14 = 784 output positions.
     (4, 13, 1, False),   # 4 x 14 x 13 = 728.
-    (8, 14, 2, False),   # Stride 2 in time: stacked taps.
+    (8, 14, 2, True),    # Stride 2 in time: 4 x 14 x 14.
+    (8, 13, 2, False),
 ))
 def test_temporal_conv_runs_over_the_time_by_space_plane_from_28x28_positions(
     monkeypatch, frames, width, temporal_stride, over_time):
@@ -219,6 +220,23 @@ def test_temporal_conv_runs_over_the_time_by_space_plane_from_28x28_positions(
   assert (("dot_general", (1, t_out, 14, width, 4)) in ops) == (not over_time), ops
   if over_time:  # Its kernel gradient comes from patches: [3 * C_in, C_out].
     assert ("dot_general", (15, 4)) in ops, ops
+
+
+@pytest.mark.parametrize("window,stride,pads", (
+    ((7, 1), 2, ((2, 3), (0, 0))),   # torchvision S3D's 7x1x1 stride-2 temporal conv.
+    ((3, 1), 2, ((0, 1), (0, 0))),
+    ((4, 3), 3, ((1, 2), (1, 1))),   # Uneven phases, a window wider than 1.
+    ((2, 1), 3, ((0, 0), (0, 0))),   # Stride > window: one phase receives nothing.
+))
+def test_polyphase_input_gradient_equals_the_transposed_convolution(window, stride, pads):
+  rng = np.random.default_rng(2)
+  x = jnp.asarray(rng.standard_normal((2, 11, 6, 3)), jnp.float32)
+  kernel = jnp.asarray(rng.standard_normal((*window, 3, 5)), jnp.float32)
+  conv = lambda x: conv3d_lib._xla_conv2d(x, kernel, (stride, 1), pads, None)
+  y, vjp = jax.vjp(conv, x)
+  dy = jnp.asarray(rng.standard_normal(y.shape), jnp.float32)
+  _assert_close(conv3d_lib._polyphase_input_grad(dy, kernel, stride, pads, x.shape, None),
+                vjp(dy)[0], f"{window} stride {stride}")
 
 
 def test_patch_kernel_gradient_keeps_the_kernel_dtype():
