@@ -33,7 +33,8 @@ Gradients follow by autodiff through the same ops, so they are dots and 2-D
 convolutions too, with one exception: a 2-D convolution larger than 1x1 with an output
 plane of at least 28x28 takes its kernel gradient as dots over input patches, a few
 frames at a time (`_conv2d_patch_grad`), which XLA:CPU runs 2-3x faster than its own
-kernel gradient there.
+kernel gradient there; if it strides only its first axis (a strided kt x 1 x 1 conv over
+(time, height*width)), its input gradient is taken by phases as stride-1 convolutions.
 `tests/models/test_lowering.py` checks every lowering against the native one, values
 and gradients, for each kernel / stride / padding the models use.
 """
@@ -136,7 +137,9 @@ def _conv2d_patch_grad(x, kernel, strides, pads, precision):
   median: S3D 1.39 / 1.57 s against 1.56 / 1.72 s, I3D 1.55 / 1.90 s against
   1.80 / 2.25 s; channel-major patches (`_patches`) then took S3D-G from 1.18 / 1.38 to
   1.09 / 1.29 s and I3D from 1.73 / 1.85 to 1.45 / 1.55 s. The input gradient stays
-  XLA's (a transposed convolution). The residuals are autodiff's (input and kernel).
+  XLA's (a transposed convolution), except with strides ``(s, 1)``, s > 1, where it is
+  taken by phases (`_polyphase_input_grad`). The residuals are autodiff's (input and
+  kernel).
   """
   return _xla_conv2d(x, kernel, strides, pads, precision)
 
