@@ -96,11 +96,15 @@ def _conv2d(x, kernel, strides, pads, precision):
   least `_PATCH_GRAD_MIN_POSITIONS` takes its kernel gradient from input patches
   (`_conv2d_patch_grad`)."""
   y = jax.eval_shape(lambda x, k: _xla_conv2d(x, k, strides, pads, precision), x, kernel)
-  if (kernel.shape[:2] == (1, 1)
-      or y.shape[1] * y.shape[2] < _PATCH_GRAD_MIN_POSITIONS):
+  if not _takes_patch_grad(kernel.shape[:2], y.shape[1:3]):
     return _xla_conv2d(x, kernel, strides, pads, precision)
   return _conv2d_patch_grad(x, kernel, tuple(strides), tuple(tuple(p) for p in pads),
                             precision)
+
+
+def _takes_patch_grad(window, out_hw):
+  """Whether `_conv2d` with this window and output plane uses `_conv2d_patch_grad`."""
+  return tuple(window) != (1, 1) and out_hw[0] * out_hw[1] >= _PATCH_GRAD_MIN_POSITIONS
 
 
 def _patches(x, window, strides, pads, out_hw):
@@ -300,8 +304,7 @@ def _runs_over_time(x_shape, kernel_shape, strides, pad_t):
   """Whether 'folded' runs a ``kt x 1 x 1`` kernel as `_conv_over_time`."""
   kt, (st, sh, sw) = kernel_shape[0], strides
   t_out = (x_shape[1] + pad_t[0] + pad_t[1] - kt) // st + 1
-  positions = t_out * -(-x_shape[2] // sh) * -(-x_shape[3] // sw)
-  return kt > 1 and positions >= _PATCH_GRAD_MIN_POSITIONS
+  return _takes_patch_grad((kt, 1), (t_out, -(-x_shape[2] // sh) * -(-x_shape[3] // sw)))
 
 
 def _spatial_taps(x, kernel, strides, pads, stacked, precision):

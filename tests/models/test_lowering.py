@@ -51,7 +51,7 @@ POOL_SHAPES = (
 @pytest.fixture(autouse=True)
 def _patch_kernel_gradients_at_every_size(monkeypatch):
   """The shapes here are tiny: let every folded 2-D conv take the patch kernel
-  gradient, and every stride-1 kt x 1 x 1 conv run over its (time, height*width) plane,
+  gradient, and every kt x 1 x 1 conv run over its (time, height*width) plane,
   which full-size models do from 28x28 output positions."""
   monkeypatch.setattr(conv3d_lib, "_PATCH_GRAD_MIN_POSITIONS", 1)
 
