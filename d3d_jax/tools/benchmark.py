@@ -34,10 +34,15 @@ torchvision's S3D for ``s3d`` and ``s3dg``, a pytorch-i3d-style I3D for ``i3d``;
 for the other I3D variants) in a subprocess, at the same batch, clip size and classes,
 best of NCDHW and channels_last_3d, as many threads as CPUs (on CUDA: AMP bf16 with
 ``--dtype=bfloat16``, ``--torch_compile``), then ours, and prints both on one FLOP count
-with the ratio. Needs ``pip install -e '.[torch]'``. On a shared VM whose speed drifts
-by +-20% within minutes, ``--interleave=N`` then alternates N PyTorch train steps with N
-of ours, one each in turn (PyTorch in a step server that sleeps on its input in
-between), and prints both medians and their ratio: the fairer number there.
+with the ratio. Needs ``pip install -e '.[torch]'``.
+
+``--interleave=N``: on a shared VM whose speed drifts by +-20% within minutes, ratios of
+runs made one after the other mislead. After the tables, N rounds then run one train
+step of each contender in turn: PyTorch's best layout (with ``--compare=torch``, in a
+step server that sleeps on its input in between), then each lowering. It prints their
+medians, each lowering's speedup over 'native' and ours / torch from those medians: the
+fairer numbers there. With ``--compare=torch`` it is CPU only (on an accelerator both
+frameworks would hold its memory at once).
 
 Accelerators (GPU / TPU), e.g.
 
@@ -122,9 +127,11 @@ _PROFILE = flags.DEFINE_integer(
     "profile", 0, "Also print the N most expensive XLA ops of each train step, from a "
     "profiler trace of 2 steps (step_profile; thread time).")
 _INTERLEAVE = flags.DEFINE_integer(
-    "interleave", 0, "--compare=torch on a CPU: then alternate N PyTorch train steps (its "
-    "best layout) with N of ours (our fastest lowering), one each in turn, and print both "
-    "medians and their ratio, which a machine whose speed drifts affects alike.")
+    "interleave", 0, "After the tables, N rounds of one train step of each contender in "
+    "turn (PyTorch's best layout with --compare=torch, then each --lowering), "
+    "and print their medians with 'speedup vs native' and 'ours / torch' from them, which "
+    "a machine whose speed drifts affects alike. Needs two or more contenders; with "
+    "--compare=torch, a CPU.")
 _LAYERS = flags.DEFINE_bool(
     "layers", False, "Time each distinct conv of the model (fwd + bwd) per lowering instead.")
 
@@ -413,16 +420,20 @@ def run_torch(batch: int) -> dict:
   return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_interleaved(ours: dict, layout: str, batch: int, rounds: int) -> dict:
-  """`rounds` rounds of one PyTorch train step (`torch_benchmark.serve`, in a subprocess
-  that waits on its input in between) then one of ours (``ours["step"]``): both sides'
-  step seconds, taken under the same machine conditions."""
+def run_interleaved(results: list[dict], layout: str | None, batch: int,
+                    rounds: int) -> dict:
+  """`rounds` rounds of one train step of each contender in turn: PyTorch's first when
+  `layout` is given (`torch_benchmark.serve`, in a subprocess that waits on its input
+  in between), then each lowering's (``result["step"]``). Every contender's step
+  seconds, taken under the same machine conditions."""
   import jax  # pylint: disable=g-import-not-at-top
-  server = subprocess.Popen(
-      [sys.executable, "-m", "d3d_jax.tools.torch_benchmark", "--serve",
-       json.dumps(_torch_spec(batch, layout=layout))],
-      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-      env=_torch_process_env())
+  server = None
+  if layout is not None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "d3d_jax.tools.torch_benchmark", "--serve",
+         json.dumps(_torch_spec(batch, layout=layout))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_torch_process_env())
 
   def reply() -> dict:
     line = server.stdout.readline()
@@ -432,32 +443,45 @@ def run_interleaved(ours: dict, layout: str, batch: int, rounds: int) -> dict:
                        f"{server.stderr.read()[-3000:]}")
     return json.loads(line)
 
-  reply()  # Warmed up.
-  torch_s, ours_s = [], []
+  timings = {"torch_s": [], "ours_s": {r["lowering"]: [] for r in results}}
   try:
+    if server is not None:
+      reply()  # Warmed up.
     for _ in range(rounds):
-      server.stdin.write("step\n")
-      server.stdin.flush()
-      torch_s.append(reply()["train_s"])
-      start = time.perf_counter()
-      jax.block_until_ready(ours["step"]())
-      ours_s.append(time.perf_counter() - start)
+      if server is not None:
+        server.stdin.write("step\n")
+        server.stdin.flush()
+        timings["torch_s"].append(reply()["train_s"])
+      for r in results:
+        start = time.perf_counter()
+        jax.block_until_ready(r["step"]())
+        timings["ours_s"][r["lowering"]].append(time.perf_counter() - start)
   finally:
-    server.stdin.close()
-    server.wait(timeout=60)
-  return {"torch_s": torch_s, "ours_s": ours_s}
+    if server is not None:
+      server.stdin.close()
+      server.wait(timeout=60)
+  return timings
 
 
-def print_interleaved(ours: dict, layout: str, timings: dict, batch: int) -> None:
+def print_interleaved(timings: dict, layout: str | None, batch: int) -> None:
+  """Medians of the interleaved steps; each lowering's speedup over 'native' (when it
+  ran) and ours / torch (when PyTorch ran), both ratios of median step times."""
   ours_s, torch_s = timings["ours_s"], timings["torch_s"]
-  print(f"interleaved: {len(ours_s)} rounds of one PyTorch ({layout}) then one of our "
-        f"({ours['lowering']}) train steps")
-  print("framework | lowering / layout | median s | min s | median clips/s | ours / torch")
-  ratio = statistics.median(torch_s) / statistics.median(ours_s)
-  for name, which, times, cell in (("d3d_jax", ours["lowering"], ours_s, f"{ratio:.2f}x"),
-                                   ("torch", layout, torch_s, "1.00x")):
-    print(" | ".join((name, which, f"{statistics.median(times):.3f}", f"{min(times):.3f}",
-                      f"{batch / statistics.median(times):.3f}", cell)), flush=True)
+  contenders = ([f"PyTorch ({layout})"] if layout is not None else []) + list(ours_s)
+  print(f"interleaved: {len(next(iter(ours_s.values())))} rounds of one train step each, "
+        f"in turn: {', '.join(contenders)}")
+  print("framework | lowering / layout | median s | min s | median clips/s | "
+        "speedup vs native | ours / torch")
+  native = statistics.median(ours_s["native"]) if "native" in ours_s else None
+  rows = [("d3d_jax", name, times) for name, times in ours_s.items()]
+  if layout is not None:
+    rows.append(("torch", layout, torch_s))
+  for framework, name, times in rows:
+    median = statistics.median(times)
+    speedup = f"{native / median:.2f}x" if native and framework == "d3d_jax" else "-"
+    vs_torch = f"{statistics.median(torch_s) / median:.2f}x" if torch_s else "-"
+    print(" | ".join((framework, name, f"{median:.3f}", f"{min(times):.3f}",
+                      f"{batch / median:.3f}", speedup, vs_torch)), flush=True)
 
 
 def print_comparison(results: list[dict], torch_result: dict, batch: int, peak: float,
@@ -510,9 +534,10 @@ def main(argv):
       print(f"--compare=torch: no PyTorch model comparable to {_MODEL.value!r} is built "
             f"(comparable: {sorted(torch_benchmark.TORCH_MODELS)}); timing ours only.")
       compare_torch = False
-  if _INTERLEAVE.value and not compare_torch:
-    raise app.UsageError("--interleave alternates with PyTorch's steps: it needs "
-                         "--compare=torch (and a model in torch_benchmark.TORCH_MODELS)")
+  if _INTERLEAVE.value and not compare_torch and len(_LOWERINGS.value) < 2:
+    raise app.UsageError("--interleave alternates the train steps of two or more "
+                         "contenders: give --compare=torch (with a model in "
+                         "torch_benchmark.TORCH_MODELS) or two or more --lowering")
   if _BATCH.value != "auto" and not (_BATCH.value.isdigit() and int(_BATCH.value) > 0):
     raise app.UsageError(f"--batch must be a positive integer or 'auto', got {_BATCH.value!r}")
   print(f"d3d_jax.tools.benchmark: model={_MODEL.value} batch={_BATCH.value} "
@@ -582,14 +607,13 @@ def main(argv):
   if torch_result is not None:
     print_comparison(results, torch_result, batch, peak,
                      common if common is not None else results[0]["train_flops"])
-    if _INTERLEAVE.value > 0 and jax.default_backend() != "cpu":
-      print("--interleave: CPU only (on an accelerator both frameworks would hold its "
-            "memory at once); skipped.")
-    elif _INTERLEAVE.value > 0:
-      fastest = min(results, key=lambda r: r["train_s"])
-      layout = torch_result["best"]["layout"]
-      print_interleaved(fastest, layout, run_interleaved(
-          fastest, layout, batch, _INTERLEAVE.value), batch)
+  if _INTERLEAVE.value > 0 and jax.default_backend() != "cpu" and torch_result is not None:
+    print("--interleave: with --compare=torch, CPU only (on an accelerator both "
+          "frameworks would hold its memory at once); skipped.")
+  elif _INTERLEAVE.value > 0:
+    layout = torch_result["best"]["layout"] if torch_result is not None else None
+    print_interleaved(run_interleaved(results, layout, batch, _INTERLEAVE.value), layout,
+                      batch)
 
 
 if __name__ == "__main__":

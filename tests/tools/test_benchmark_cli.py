@@ -80,10 +80,46 @@ def test_compare_torch_prints_both_frameworks_and_the_ratio():
       float(ours[3]) / float(torch_row[3]), rel=0.01, abs=0.006)
 
 
-def test_interleave_needs_compare_torch():
-  returncode, output = _run(TINY_FLAGS + ["--interleave=3"])
+INTERLEAVED_HEADER = ("framework | lowering / layout | median s | min s | median clips/s | "
+                      "speedup vs native | ours / torch")
+
+
+def test_interleave_needs_two_contenders():
+  returncode, output = _run(TINY_FLAGS + ["--lowering=folded", "--interleave=3"])
   assert returncode != 0
-  assert "--interleave alternates with PyTorch's steps: it needs --compare=torch" in output
+  assert ("--interleave alternates the train steps of two or more contenders: give "
+          "--compare=torch") in output
+
+
+def _assert_ratio_of_medians(printed, numerator, denominator):
+  """`printed` ("2.56x") is numerator / denominator, medians printed to 3 decimals and
+  the ratio taken before that rounding, itself printed to 2."""
+  lo = (float(numerator) - 5e-4) / (float(denominator) + 5e-4)
+  hi = (float(numerator) + 5e-4) / (float(denominator) - 5e-4)
+  assert lo - 0.005 <= float(printed.rstrip("x")) <= hi + 0.005, (printed, lo, hi)
+
+
+def _interleaved_rows(output, contenders):
+  lines = output.splitlines()
+  assert f"interleaved: 3 rounds of one train step each, in turn: {contenders}" in lines, output
+  header = lines.index(INTERLEAVED_HEADER)
+  rows = [l.split(" | ") for l in lines[header + 1:]]
+  for row in rows:
+    median, fastest, clips_per_s = (float(cell) for cell in row[2:5])
+    assert 0 < fastest <= median
+    # clips/s = batch / median, from the median before its rounding to 3 decimals.
+    assert 2 / (median + 5e-4) - 1e-3 <= clips_per_s <= 2 / (median - 5e-4) + 1e-3
+  return rows
+
+
+def test_interleave_alternates_the_lowerings_and_prints_the_speedup_over_native():
+  returncode, output = _run(TINY_FLAGS + ["--lowering=native,folded", "--skip_forward",
+                                          "--interleave=3"])
+  assert returncode == 0, output
+  native, folded = _interleaved_rows(output, "native, folded")
+  assert native[:2] == ["d3d_jax", "native"] and folded[:2] == ["d3d_jax", "folded"]
+  assert native[5] == "1.00x" and native[6] == folded[6] == "-"
+  _assert_ratio_of_medians(folded[5], native[2], folded[2])
 
 
 @REQUIRES_TORCH
@@ -91,19 +127,13 @@ def test_interleave_alternates_torch_and_our_steps_and_prints_the_median_ratio()
   returncode, output = _run(TINY_FLAGS + ["--lowering=native", "--skip_forward",
                                           "--compare=torch", "--interleave=3"])
   assert returncode == 0, output
-  lines = output.splitlines()
-  assert any(re.fullmatch(r"interleaved: 3 rounds of one PyTorch \((NCDHW|channels_last_3d)\) "
-                          r"then one of our \(native\) train steps", l) for l in lines), output
-  header = lines.index(
-      "framework | lowering / layout | median s | min s | median clips/s | ours / torch")
-  ours, torch_row = (l.split(" | ") for l in lines[header + 1:header + 3])
-  assert ours[:2] == ["d3d_jax", "native"] and torch_row[0] == "torch"
-  assert torch_row[5] == "1.00x"
-  for row in (ours, torch_row):
-    assert 0 < float(row[3]) <= float(row[2])  # min <= median
-    assert float(row[4]) == pytest.approx(2 / float(row[2]), rel=0.01, abs=0.002)
-  assert float(ours[5].rstrip("x")) == pytest.approx(
-      float(torch_row[2]) / float(ours[2]), rel=0.02, abs=0.006)
+  layout = re.search(r"interleaved: 3 rounds of one train step each, in turn: "
+                     r"PyTorch \((NCDHW|channels_last_3d)\), native", output).group(1)
+  ours, torch_row = _interleaved_rows(output, f"PyTorch ({layout}), native")
+  assert ours[:2] == ["d3d_jax", "native"]
+  assert torch_row[:2] == ["torch", layout] and torch_row[5] == "-" and torch_row[6] == "1.00x"
+  assert ours[5] == "1.00x"
+  _assert_ratio_of_medians(ours[6], torch_row[2], ours[2])
 
 
 def test_profile_prints_the_most_expensive_ops_with_their_layers():
