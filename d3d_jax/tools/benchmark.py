@@ -534,7 +534,10 @@ def main(argv):
       print(f"--compare=torch: no PyTorch model comparable to {_MODEL.value!r} is built "
             f"(comparable: {sorted(torch_benchmark.TORCH_MODELS)}); timing ours only.")
       compare_torch = False
-  if _INTERLEAVE.value and not compare_torch and len(_LOWERINGS.value) < 2:
+  named = [l.strip() for l in _LOWERINGS.value]
+  if len(set(named)) != len(named):
+    raise app.UsageError(f"--lowering names a lowering twice: {','.join(named)}")
+  if _INTERLEAVE.value and not compare_torch and len(named) < 2:
     raise app.UsageError("--interleave alternates the train steps of two or more "
                          "contenders: give --compare=torch (with a model in "
                          "torch_benchmark.TORCH_MODELS) or two or more --lowering")

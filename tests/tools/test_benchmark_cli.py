@@ -91,6 +91,12 @@ def test_interleave_needs_two_contenders():
           "--compare=torch") in output
 
 
+def test_a_lowering_named_twice_is_a_usage_error():
+  returncode, output = _run(TINY_FLAGS + ["--lowering=native,folded,native"])
+  assert returncode != 0
+  assert "--lowering names a lowering twice: native,folded,native" in output
+
+
 def _assert_ratio_of_medians(printed, numerator, denominator):
   """`printed` ("2.56x") is numerator / denominator, medians printed to 3 decimals and
   the ratio taken before that rounding, itself printed to 2."""
