@@ -16,8 +16,10 @@ steps pay the same (~200,000-300,000 faults per S3D step).
 * no ``mmap`` for large blocks (``M_MMAP_MAX=0``), so they come from the heap;
 * no trimming (``M_TRIM_THRESHOLD=-1``), so the heap is never given back.
 
-From the second step on, the same pages are reused: 0 faults. The cost: the process keeps
-its peak host memory until it exits (the next step needs it anyway).
+Once the heap has grown to the step's peak, the same pages are reused: 0 faults (from
+the second step on with jax 0.10; with jax 0.12, on Python >= 3.12, from about the sixth).
+The cost: the process keeps its peak host memory until it exits (the next step needs it
+anyway).
 
 The entry points (`d3d_jax.main`, the demo, `probe_flow`, the benchmarks) call it first,
 before TensorFlow or JAX start any thread, since a thread that already has its own arena

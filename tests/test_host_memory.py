@@ -10,8 +10,10 @@ import pytest
 
 from d3d_jax import host_memory
 
-# One jitted computation with a 64 MiB temporary, run three times; prints the minor page
-# faults of the last run and the line `keep_freed_memory` returned.
+# One jitted computation with a 64 MiB temporary: 6 warm-up runs, then the minor page
+# faults of each of 3 more, and the line `keep_freed_memory` returned. The warm-up lets
+# the heap grow to its steady size: with jax 0.10 the second run already faults nothing,
+# with jax 0.12 (Python >= 3.12) runs 3-5 still fault the temporary in and run 6 on none.
 _CHILD = r"""
 import json, resource, sys
 from d3d_jax import host_memory
@@ -19,12 +21,14 @@ line = host_memory.keep_freed_memory()
 import jax, jax.numpy as jnp
 x = jnp.ones((4096, 256)); w = jnp.ones((256, 4096)) / 256
 step = jax.jit(lambda x, w: jnp.sum(jnp.tanh(x @ w) @ w.T))
-for _ in range(2):
+for _ in range(6):
   jax.block_until_ready(step(x, w))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-jax.block_until_ready(step(x, w))
-print(json.dumps({"line": line,
-                  "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
+faults = []
+for _ in range(3):
+  before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+  jax.block_until_ready(step(x, w))
+  faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps({"line": line, "faults": faults}))
 """
 
 _GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
@@ -41,14 +45,14 @@ def _run_child(mode: str) -> dict:
 def test_kept_memory_means_a_repeated_step_does_not_page_fault():
   kept = _run_child("keep")
   assert "kept" in kept["line"]
-  assert kept["faults"] < 500  # The 64 MiB temporary alone is 16,384 pages.
+  assert max(kept["faults"]) < 500  # The 64 MiB temporary alone is 16,384 pages.
 
 
 @pytest.mark.skipif(not _GLIBC, reason="the setting applies to glibc only")
 def test_release_mode_faults_the_temporary_in_on_every_step():
   released = _run_child("release")
   assert "release" in released["line"]
-  assert released["faults"] > 16_000
+  assert min(released["faults"]) > 16_000
 
 
 def test_an_accelerator_platform_leaves_the_allocator_alone(monkeypatch):

@@ -214,8 +214,10 @@ def test_videos_batched_together_get_the_flow_each_gets_alone():
   a = _translating_texture(dx=2, dy=-1)
   b = _translating_texture(dx=0, dy=0)
   flows = tvl1_jax.compute_flows([a, b], SMALL, batch_size=4)
+  # Float32 rounding of the iterated solver only: XLA vectorises a batch of 4 and a
+  # batch of 1 differently. Measured: 1e-5 px with jax 0.10, 7e-5 px with jax 0.12.
   np.testing.assert_allclose(flows[0], tvl1_jax.compute_flow(a, SMALL),
-                             atol=1e-5)
+                             atol=1e-4)
   np.testing.assert_array_equal(flows[1], np.zeros((3, 40, 40, 2)))
 
 
