@@ -17,7 +17,7 @@ steps pay the same (~200,000-300,000 faults per S3D step).
 * no trimming (``M_TRIM_THRESHOLD=-1``), so the heap is never given back.
 
 Once the heap has grown to the step's peak, the same pages are reused: 0 faults (from
-the second step on with jax 0.10; with jax 0.12, on Python >= 3.12, from about the sixth).
+the second step on with jax 0.10; with jax 0.12, on Python >= 3.12, within the first eight).
 The cost: the process keeps its peak host memory until it exits (the next step needs it
 anyway).
 
