@@ -17,7 +17,8 @@ steps pay the same (~200,000-300,000 faults per S3D step).
 * no trimming (``M_TRIM_THRESHOLD=-1``), so the heap is never given back.
 
 Once the heap has grown to the step's peak, the same pages are reused: 0 faults (from
-the second step on with jax 0.10; with jax 0.12, on Python >= 3.12, within the first eight).
+the second step on with jax 0.10; with jax 0.12, on Python >= 3.12, the heap grows once
+or twice more, when a step still finds the previous step's temporaries allocated).
 The cost: the process keeps its peak host memory until it exits (the next step needs it
 anyway).
 
