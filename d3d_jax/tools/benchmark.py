@@ -534,10 +534,10 @@ def main(argv):
       print(f"--compare=torch: no PyTorch model comparable to {_MODEL.value!r} is built "
             f"(comparable: {sorted(torch_benchmark.TORCH_MODELS)}); timing ours only.")
       compare_torch = False
-  named = [l.strip() for l in _LOWERINGS.value]
-  if len(set(named)) != len(named):
-    raise app.UsageError(f"--lowering names a lowering twice: {','.join(named)}")
-  if _INTERLEAVE.value and not compare_torch and len(named) < 2:
+  lowerings = [l.strip() for l in _LOWERINGS.value]
+  if len(set(lowerings)) != len(lowerings):
+    raise app.UsageError(f"--lowering names a lowering twice: {','.join(lowerings)}")
+  if _INTERLEAVE.value and not compare_torch and len(lowerings) < 2:
     raise app.UsageError("--interleave alternates the train steps of two or more "
                          "contenders: give --compare=torch (with a model in "
                          "torch_benchmark.TORCH_MODELS) or two or more --lowering")
@@ -565,7 +565,6 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   from d3d_jax.models import conv3d as conv3d_lib  # pylint: disable=g-import-not-at-top
 
-  lowerings = [l.strip() for l in _LOWERINGS.value]
   for lowering in lowerings:
     conv3d_lib.resolve_lowering(lowering)  # Validates the name.
   print(f"backend={jax.default_backend()} devices={jax.devices()} "
