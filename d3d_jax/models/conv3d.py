@@ -48,6 +48,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from d3d_jax.models import padding as padding_lib
+from d3d_jax.models import winograd
 from d3d_jax.models.logical_axes import KERNEL_AXES
 
 LOWERINGS = ("native", "folded", "taps", "stacked", "auto")
@@ -64,6 +65,11 @@ _STACK_BELOW_CHANNELS = 8
 # runs are chaotic in when they leave a plateau (README, "The demo"), and the patch
 # gradient's different summation order moved seed 0's D3D run onto it.
 _PATCH_GRAD_MIN_POSITIONS = 28 * 28
+# Stride-1 kt x 3 x 3 convs whose output plane has at least this many positions run as
+# Winograd F(tile x tile, 3 x 3) (`winograd.winograd_conv`); at 14x14 its transforms cost
+# what it saves.
+_WINOGRAD_MIN_POSITIONS = 28 * 28
+_WINOGRAD_TILE = 4
 # Bytes of patches per block of frames in a patch kernel gradient (see
 # `_patch_kernel_grad`): a quarter of a 32 MiB L3 cache.
 _PATCH_BLOCK_BYTES = 8 << 20
@@ -302,6 +308,15 @@ def _runs_over_time(x_shape, kt, st, pad_t):
   return _takes_patch_grad((kt, 1), (t_out, x_shape[2] * x_shape[3]))
 
 
+def _takes_winograd(x, kernel, strides, pads):
+  """Whether 'folded' runs this convolution as `winograd.winograd_conv`."""
+  kh, kw = kernel.shape[1:3]
+  h_out = x.shape[2] + sum(pads[1]) - kh + 1
+  w_out = x.shape[3] + sum(pads[2]) - kw + 1
+  return ((kh, kw) == (3, 3) and tuple(strides) == (1, 1, 1) and x.dtype == jnp.float32
+          and h_out * w_out >= _WINOGRAD_MIN_POSITIONS)
+
+
 def _spatial_taps(x, kernel, strides, pads, stacked, precision):
   """A ``kt x kh x kw`` kernel: 2-D convolutions over frames folded into the batch."""
   kt, kh, kw, cin, cout = kernel.shape
@@ -351,6 +366,8 @@ def conv3d_folded(x, kernel, strides, pads, precision=None, variant="folded"):
       return _conv_over_time(x, kernel, st, pad_t, precision)
     stacked = variant != "taps"
     return _pointwise_taps(x, kernel, st, pad_t, stacked, precision)
+  if variant == "folded" and _takes_winograd(x, kernel, strides, pads):
+    return winograd.winograd_conv(x, kernel, pads, _WINOGRAD_TILE, precision)
   if variant == "folded":
     stacked = cin < _STACK_BELOW_CHANNELS
   else:

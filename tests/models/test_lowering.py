@@ -51,9 +51,18 @@ POOL_SHAPES = (
 @pytest.fixture(autouse=True)
 def _patch_kernel_gradients_at_every_size(monkeypatch):
   """The shapes here are tiny: let every folded 2-D conv take the patch kernel
-  gradient, and every kt x 1 x 1 conv run over its (time, height*width) plane,
-  which full-size models do from 28x28 output positions."""
+  gradient, every kt x 1 x 1 conv run over its (time, height*width) plane, and every
+  stride-1 kt x 3 x 3 conv run as Winograd, which full-size models do from 28x28
+  output positions."""
   monkeypatch.setattr(conv3d_lib, "_PATCH_GRAD_MIN_POSITIONS", 1)
+  monkeypatch.setattr(conv3d_lib, "_WINOGRAD_MIN_POSITIONS", 1)
+
+
+@pytest.fixture
+def winograd_off(monkeypatch):
+  """Stride-1 3x3 windows as 2-D convolutions (as in bfloat16), for the tests of the
+  patch kernel gradient, which use them."""
+  monkeypatch.setattr(conv3d_lib, "_WINOGRAD_MIN_POSITIONS", 10**9)
 
 
 def _assert_close(actual, expected, what, rtol=2e-5):
@@ -137,8 +146,10 @@ def _conv_outputs(closed_jaxpr):
                                                  ((3, 3, 3), (1, 1, 1)),
                                                  ((1, 7, 7), (1, 2, 2))),
                          ids=lambda v: "x".join(map(str, v)))
+@pytest.mark.usefixtures("winograd_off")
 def test_folded_conv_takes_kernel_gradient_from_a_dot_over_patches(kernel_size, strides):
-  """XLA:CPU's kernel-gradient convolution is slow: no folded conv uses it."""
+  """XLA:CPU's kernel-gradient convolution is slow: no folded 2-D conv uses it (with
+  Winograd off, as for bfloat16, where stride-1 3x3 windows are 2-D convs too)."""
   _, kh, kw = kernel_size
   cin, cout = conv3d_lib._STACK_BELOW_CHANNELS, 4  # Taps, not stacked: one tap's window.
   x, kernel = jnp.zeros((1, 5, 9, 9, cin)), jnp.zeros((*kernel_size, cin, cout))
@@ -150,6 +161,7 @@ def test_folded_conv_takes_kernel_gradient_from_a_dot_over_patches(kernel_size, 
               if op == "conv_general_dilated" and sorted(s) == sorted((kh, kw, cin, cout))]
 
 
+@pytest.mark.usefixtures("winograd_off")
 def test_patch_kernel_gradient_is_a_plain_matrix_product():
   """Patches are channel-major ([kh*kw*C_in, positions]) and multiply dy as [positions,
   C_out]: a canonical (M, K) x (K, N) product, which XLA:CPU runs without transposing
@@ -166,6 +178,7 @@ def test_patch_kernel_gradient_is_a_plain_matrix_product():
 
 
 @pytest.mark.parametrize("block_bytes,blocks", ((1, 6), (2 * 9 * 9 * 9 * 3 * 4, 3)))
+@pytest.mark.usefixtures("winograd_off")
 def test_patch_kernel_gradient_in_blocks_of_frames_matches_native(
     monkeypatch, block_bytes, blocks):
   """Patches are summed block by block (frames i, i + blocks, ...) when a whole batch's
@@ -188,6 +201,7 @@ def test_patch_kernel_gradient_in_blocks_of_frames_matches_native(
   _assert_close(grads["folded"], grads["native"], f"{blocks} blocks")
 
 
+@pytest.mark.usefixtures("winograd_off")
 def test_patch_kernel_gradient_only_from_28x28_output_planes(monkeypatch):
   monkeypatch.setattr(conv3d_lib, "_PATCH_GRAD_MIN_POSITIONS", 28 * 28)
   kernel = jnp.zeros((1, 3, 3, 3, 4))
