@@ -1,10 +1,11 @@
 """3-D convolution with a choice of lowering, and the Flax `Conv3D` layer that uses it.
 
 Every lowering computes exactly the function of a native NTHWC/THWIO 3-D convolution
-with explicit padding (up to float32 summation order); they differ only in which XLA
-ops run it. XLA:CPU runs a 3-D convolution through Eigen's generic tensor-contraction
-conv, several times slower than its 2-D convolutions and dots, and the gradients of
-3-D convs are slower still; TPU and GPU run 3-D convs natively (MXU / cuDNN).
+with explicit padding (up to float32 summation order, and the rounding of Winograd's
+transforms: ~1e-5 of the largest output); they differ only in which XLA ops run it.
+XLA:CPU runs a 3-D convolution through Eigen's generic tensor-contraction conv,
+several times slower than its 2-D convolutions and dots, and the gradients of 3-D
+convs are slower still; TPU and GPU run 3-D convs natively (MXU / cuDNN).
 
 * ``'native'``: one `lax.conv_general_dilated` with three spatial dimensions.
 * ``'taps'``: a kernel with ``kt`` temporal taps runs as a sum of ``kt`` ops, one per
@@ -16,6 +17,11 @@ conv, several times slower than its 2-D convolutions and dots, and the gradients
   a 2-D convolution otherwise). Fewer, larger ops; one extra copy of the input.
 * ``'folded'``: per kernel shape, the one of those measured fastest on XLA:CPU (train
   step, fwd + bwd; `python -m d3d_jax.tools.benchmark --layers`):
+  - ``kt x 3 x 3`` with strides 1, float32, and an output plane of at least
+    `_WINOGRAD_MIN_POSITIONS` (28x28): Winograd F(4x4, 3x3) (`winograd.winograd_conv`),
+    36 batched matrix products with 4x fewer multiplications than the convolution,
+    the ``kt`` time taps stacked on their channels. Train step, 2 x 16x224x224,
+    interleaved, median: I3D 1.31 against 1.59 s;
   - ``1x1x1``: a dot; ``1xkxk``: a 2-D convolution (both variants coincide there);
   - ``kt x 1 x 1`` with an output (time, height*width) plane of at least
     `_PATCH_GRAD_MIN_POSITIONS`: a 2-D convolution with a ``kt x 1`` window over
@@ -30,13 +36,15 @@ conv, several times slower than its 2-D convolutions and dots, and the gradients
 * ``'auto'``: ``'folded'`` on CPU, ``'native'`` elsewhere (until measured otherwise).
 
 Gradients follow by autodiff through the same ops, so they are dots and 2-D
-convolutions too, with one exception: a 2-D convolution larger than 1x1 with an output
-plane of at least 28x28 takes its kernel gradient as dots over input patches, a few
-frames at a time (`_conv2d_patch_grad`), which XLA:CPU runs 2-3x faster than its own
-kernel gradient there; if it strides only its first axis (a strided kt x 1 x 1 conv over
-(time, height*width)), its input gradient is taken by phases as stride-1 convolutions.
+convolutions too (Winograd's are matrix products in its transform domain), with one
+exception: a 2-D convolution larger than 1x1 with an output plane of at least 28x28
+takes its kernel gradient as dots over input patches, a few frames at a time
+(`_conv2d_patch_grad`), which XLA:CPU runs 2-3x faster than its own kernel gradient
+there; if it strides only its first axis (a strided kt x 1 x 1 conv over (time,
+height*width)), its input gradient is taken by phases as stride-1 convolutions.
 `tests/models/test_lowering.py` checks every lowering against the native one, values
-and gradients, for each kernel / stride / padding the models use.
+and gradients, for each kernel / stride / padding the models use;
+`tests/models/test_winograd.py` checks Winograd's transforms and where it is used.
 """
 
 import functools
