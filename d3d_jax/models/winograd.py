@@ -20,14 +20,15 @@ gradients are again (m+2)^2 matrix products in the transform domain
 Why: XLA:CPU runs 2-D convolutions at ~55% of its matrix-product peak, and their
 gradients slower; oneDNN's direct convolutions (PyTorch) reach 70-85%. Fewer
 multiplications close that gap where the planes are large. Forward + backward, 2 clips,
-2-core CPU, median ms against `conv3d_folded`'s 2-D convolutions: S3D-G's Conv3d_2c
-(1x3x3, 64 -> 192, 8 x 56 x 56) 88 against 150; I3D's Conv3d_2c (3x3x3) 190 against 482,
-its Mixed_3c (3x3x3, 128 -> 192, 8 x 28 x 28) 87 against 156. At 14x14 they are not
-faster (the transforms' share grows), so `conv3d` uses them from 28x28 output planes.
+2-core CPU, median ms against the ops `conv3d_folded` used before: S3D-G's Conv3d_2c
+(1x3x3, 64 -> 192, 8 x 56 x 56) 75 against 155; I3D's Conv3d_2c (3x3x3) 154 against
+389, its Mixed_3c (3x3x3, 128 -> 192, 8 x 28 x 28) 115 against 176. At 14x14 they are
+slower (36 matrix products of too few rows each), so `conv3d` uses them from 28x28
+output planes.
 
 Accuracy: float32 results differ from a direct convolution by ~1e-5 of the output's
 largest magnitude for F(4x4, 3x3) (the transforms' constants reach 8 and 1/24) and ~1e-6
-for F(2x2, 3x3); Lavin & Gray measure the same orders. Only float32 inputs use it.
+for F(2x2, 3x3). Only float32 inputs use it.
 """
 
 import numpy as np
@@ -58,6 +59,13 @@ def transform_matrices(tile: int):
   return np.array(bt, np.float64), np.array(g, np.float64), np.array(at, np.float64)
 
 
+def _tile_starts(x, axis, tile, tiles):
+  """The (tile + 2) strided slices of `x` along `axis` whose i-th holds element i of
+  every tile (tiles start every `tile` elements and overlap by 2)."""
+  return [lax.slice_in_dim(x, i, i + tile * (tiles - 1) + 1, stride=tile, axis=axis)
+          for i in range(tile + 2)]
+
+
 def _input_transform(x, tile, tiles_h, tiles_w):
   """``B^T d B`` of every tile ``d`` of the (padded) [B, T, H, W, C] input, as
   [(tile+2)^2, B, T, tiles_h * tiles_w, C].
@@ -68,11 +76,8 @@ def _input_transform(x, tile, tiles_h, tiles_w):
   materialised each padded slice); this way 9 and 11 ms."""
   bt = transform_matrices(tile)[0]
   a = tile + 2
-  rows = [lax.slice_in_dim(x, i, i + tile * (tiles_h - 1) + 1, stride=tile, axis=2)
-          for i in range(a)]
-  tiles = jnp.stack([
-      lax.slice_in_dim(row, j, j + tile * (tiles_w - 1) + 1, stride=tile, axis=3)
-      for row in rows for j in range(a)])
+  tiles = jnp.stack([column for row in _tile_starts(x, 2, tile, tiles_h)
+                     for column in _tile_starts(row, 3, tile, tiles_w)])
   bt2 = np.kron(bt, bt).astype(np.float32)
   v = jnp.dot(bt2, tiles.reshape(a * a, -1), precision=lax.Precision.HIGHEST)
   b, t, _, _, c = x.shape
