@@ -21,7 +21,7 @@ convs are slower still; TPU and GPU run 3-D convs natively (MXU / cuDNN).
     `_WINOGRAD_MIN_POSITIONS` (28x28): Winograd F(4x4, 3x3) (`winograd.winograd_conv`),
     36 batched matrix products with 4x fewer multiplications than the convolution,
     the ``kt`` time taps stacked on their channels. Train step, 2 x 16x224x224,
-    interleaved, median: I3D 1.31 against 1.59 s;
+    interleaved, median: I3D 1.31 against 1.59 s, S3D-G 1.13 against 1.28 s;
   - ``1x1x1``: a dot; ``1xkxk``: a 2-D convolution (both variants coincide there);
   - ``kt x 1 x 1`` with an output (time, height*width) plane of at least
     `_PATCH_GRAD_MIN_POSITIONS`: a 2-D convolution with a ``kt x 1`` window over
@@ -74,8 +74,8 @@ _STACK_BELOW_CHANNELS = 8
 # gradient's different summation order moved seed 0's D3D run onto it.
 _PATCH_GRAD_MIN_POSITIONS = 28 * 28
 # Stride-1 kt x 3 x 3 convs whose output plane has at least this many positions run as
-# Winograd F(tile x tile, 3 x 3) (`winograd.winograd_conv`); at 14x14 its transforms cost
-# what it saves.
+# Winograd F(tile x tile, 3 x 3) (`winograd.winograd_conv`); at 14x14 it is 10-40% slower
+# (36 matrix products of too few rows each).
 _WINOGRAD_MIN_POSITIONS = 28 * 28
 _WINOGRAD_TILE = 4
 # Bytes of patches per block of frames in a patch kernel gradient (see
