@@ -28,7 +28,9 @@ output planes.
 
 Accuracy: float32 results differ from a direct convolution by ~1e-5 of the output's
 largest magnitude for F(4x4, 3x3) (the transforms' constants reach 8 and 1/24) and ~1e-6
-for F(2x2, 3x3). Only float32 inputs use it.
+for F(2x2, 3x3). Only float32 inputs use it. The transforms run at HIGHEST precision, the
+batched products at the caller's: on TPU, whose default float32 products take bfloat16
+passes, that would lose Winograd's accuracy, but there `conv3d`'s 'auto' is 'native'.
 """
 
 import numpy as np
