@@ -17,11 +17,12 @@ convs are slower still; TPU and GPU run 3-D convs natively (MXU / cuDNN).
   a 2-D convolution otherwise). Fewer, larger ops; one extra copy of the input.
 * ``'folded'``: per kernel shape, the one of those measured fastest on XLA:CPU (train
   step, fwd + bwd; `python -m d3d_jax.tools.benchmark --layers`):
-  - ``kt x 3 x 3`` with strides 1, float32, and an output plane of at least
-    `_WINOGRAD_MIN_POSITIONS` (28x28): Winograd F(4x4, 3x3) (`winograd.winograd_conv`),
-    36 batched matrix products with 4x fewer multiplications than the convolution,
-    the ``kt`` time taps stacked on their channels. Train step, 2 x 16x224x224,
-    interleaved, median: I3D 1.31 against 1.59 s, S3D-G 1.13 against 1.28 s;
+  - ``kt x 3 x 3`` with strides 1, float32, and an output plane of at least 14x14:
+    Winograd (`winograd.winograd_conv`, `_WINOGRAD_TILES`), the ``kt`` time taps
+    stacked on their channels. F(4x4, 3x3) from 28x28 (36 batched matrix products, 4x
+    fewer multiplications than the convolution; train step, 2 x 16x224x224,
+    interleaved, median: I3D 1.31 against 1.59 s, S3D-G 1.13 against 1.28 s), F(2x2,
+    3x3) from 14x14 (16 products, 2.25x fewer);
   - ``1x1x1``: a dot; ``1xkxk``: a 2-D convolution (both variants coincide there);
   - ``kt x 1 x 1`` with an output (time, height*width) plane of at least
     `_PATCH_GRAD_MIN_POSITIONS`: a 2-D convolution with a ``kt x 1`` window over
@@ -73,11 +74,11 @@ _STACK_BELOW_CHANNELS = 8
 # runs are chaotic in when they leave a plateau (README, "The demo"), and the patch
 # gradient's different summation order moved seed 0's D3D run onto it.
 _PATCH_GRAD_MIN_POSITIONS = 28 * 28
-# Stride-1 kt x 3 x 3 convs whose output plane has at least this many positions run as
-# Winograd F(tile x tile, 3 x 3) (`winograd.winograd_conv`); at 14x14 it is 10-40% slower
-# (36 matrix products of too few rows each).
-_WINOGRAD_MIN_POSITIONS = 28 * 28
-_WINOGRAD_TILE = 4
+# Stride-1 float32 kt x 3 x 3 convs run as Winograd F(tile x tile, 3 x 3)
+# (`winograd.winograd_conv`) with the first tile whose minimum output plane (positions)
+# they reach. F(4x4) spends 36 products per 4x4 tile, F(2x2) 16 per 2x2 tile: at 14x14
+# F(4x4) has too few tiles (rows per product) to pay, F(2x2) still pays; at 7x7 neither.
+_WINOGRAD_TILES = ((28 * 28, 4), (14 * 14, 2))
 # Bytes of patches per block of frames in a patch kernel gradient (see
 # `_patch_kernel_grad`): a quarter of a 32 MiB L3 cache.
 _PATCH_BLOCK_BYTES = 8 << 20
@@ -316,13 +317,16 @@ def _runs_over_time(x_shape, kt, st, pad_t):
   return _takes_patch_grad((kt, 1), (t_out, x_shape[2] * x_shape[3]))
 
 
-def _takes_winograd(x, kernel, strides, pads):
-  """Whether 'folded' runs this convolution as `winograd.winograd_conv`."""
+def _winograd_tile(x, kernel, strides, pads):
+  """The Winograd tile 'folded' runs this convolution with (`_WINOGRAD_TILES`), or None
+  for a direct convolution."""
   kh, kw = kernel.shape[1:3]
+  if (kh, kw) != (3, 3) or tuple(strides) != (1, 1, 1) or x.dtype != jnp.float32:
+    return None
   h_out = x.shape[2] + sum(pads[1]) - kh + 1
   w_out = x.shape[3] + sum(pads[2]) - kw + 1
-  return ((kh, kw) == (3, 3) and tuple(strides) == (1, 1, 1) and x.dtype == jnp.float32
-          and h_out * w_out >= _WINOGRAD_MIN_POSITIONS)
+  return next((tile for positions, tile in _WINOGRAD_TILES
+               if h_out * w_out >= positions), None)
 
 
 def _spatial_taps(x, kernel, strides, pads, stacked, precision):
@@ -374,8 +378,9 @@ def conv3d_folded(x, kernel, strides, pads, precision=None, variant="folded"):
       return _conv_over_time(x, kernel, st, pad_t, precision)
     stacked = variant != "taps"
     return _pointwise_taps(x, kernel, st, pad_t, stacked, precision)
-  if variant == "folded" and _takes_winograd(x, kernel, strides, pads):
-    return winograd.winograd_conv(x, kernel, pads, _WINOGRAD_TILE, precision)
+  tile = _winograd_tile(x, kernel, strides, pads) if variant == "folded" else None
+  if tile:
+    return winograd.winograd_conv(x, kernel, pads, tile, precision)
   if variant == "folded":
     stacked = cin < _STACK_BELOW_CHANNELS
   else:

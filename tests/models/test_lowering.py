@@ -52,17 +52,18 @@ POOL_SHAPES = (
 def _patch_kernel_gradients_at_every_size(monkeypatch):
   """The shapes here are tiny: let every folded 2-D conv take the patch kernel
   gradient, every kt x 1 x 1 conv run over its (time, height*width) plane, and every
-  stride-1 kt x 3 x 3 conv run as Winograd, which full-size models do from 28x28
-  output positions."""
+  stride-1 kt x 3 x 3 conv run as Winograd, which full-size models do from 14x14
+  output positions: F(4x4) on the 9x9 planes of `SIZES`, F(2x2) on the 8x10 ones and
+  below."""
   monkeypatch.setattr(conv3d_lib, "_PATCH_GRAD_MIN_POSITIONS", 1)
-  monkeypatch.setattr(conv3d_lib, "_WINOGRAD_MIN_POSITIONS", 1)
+  monkeypatch.setattr(conv3d_lib, "_WINOGRAD_TILES", ((81, 4), (1, 2)))
 
 
 @pytest.fixture
 def winograd_off(monkeypatch):
   """Stride-1 3x3 windows as 2-D convolutions (as in bfloat16), for the tests of the
   patch kernel gradient, which use them."""
-  monkeypatch.setattr(conv3d_lib, "_WINOGRAD_MIN_POSITIONS", 10**9)
+  monkeypatch.setattr(conv3d_lib, "_WINOGRAD_TILES", ())
 
 
 def _assert_close(actual, expected, what, rtol=2e-5):

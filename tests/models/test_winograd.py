@@ -96,22 +96,28 @@ def _batched_dots(fn, *args):
   return sizes
 
 
-@pytest.mark.parametrize("kernel_size,strides,size,dtype,expected", (
-    ((1, 3, 3), (1, 1, 1), 28, jnp.float32, True),    # 28 x 28 output positions.
-    ((3, 3, 3), (1, 1, 1), 28, jnp.float32, True),    # I3D's full kernels too.
-    ((1, 3, 3), (1, 1, 1), 27, jnp.float32, False),   # Below 28 x 28.
-    ((1, 3, 3), (1, 2, 2), 56, jnp.float32, False),   # Strided.
-    ((1, 3, 3), (1, 1, 1), 28, jnp.bfloat16, False),  # Transforms need float32.
-    ((1, 5, 5), (1, 1, 1), 28, jnp.float32, False),   # Not a 3x3 window.
+@pytest.mark.parametrize("kernel_size,strides,size,dtype,tile", (
+    ((1, 3, 3), (1, 1, 1), 28, jnp.float32, 4),      # 28 x 28 output positions.
+    ((3, 3, 3), (1, 1, 1), 28, jnp.float32, 4),      # I3D's full kernels too.
+    ((1, 3, 3), (1, 1, 1), 27, jnp.float32, 2),      # Below 28 x 28: F(2x2).
+    ((3, 3, 3), (1, 1, 1), 14, jnp.float32, 2),      # 14 x 14 (Mixed_4 at 224).
+    ((1, 3, 3), (1, 1, 1), 13, jnp.float32, None),   # Below 14 x 14.
+    ((1, 3, 3), (1, 2, 2), 56, jnp.float32, None),   # Strided.
+    ((1, 3, 3), (1, 1, 1), 28, jnp.bfloat16, None),  # Transforms need float32.
+    ((1, 5, 5), (1, 1, 1), 28, jnp.float32, None),   # Not a 3x3 window.
 ))
-def test_folded_runs_stride1_3x3_convs_on_28x28_planes_as_winograd(
-    kernel_size, strides, size, dtype, expected):
-  """Forward and backward: (tile + 2)^2 batched matrix products, and no convolution."""
+def test_folded_runs_stride1_3x3_convs_as_winograd_by_output_plane(
+    kernel_size, strides, size, dtype, tile):
+  """Forward and backward: (tile + 2)^2 batched matrix products and no convolution,
+  F(4x4) from 28x28 output planes, F(2x2) from 14x14, a direct convolution below."""
   x = jnp.zeros((1, 2, size, size, 4), dtype)
   kernel = jnp.zeros((*kernel_size, 4, 6), dtype)
   pads = ((kernel_size[0] // 2,) * 2, (1, 1), (1, 1)) if kernel_size[1] == 3 else (
       (0, 0), (2, 2), (2, 2))
   loss = lambda x, k: jnp.sum(conv3d_lib.conv3d(x, k, strides, pads, "folded"))
-  batch = (conv3d_lib._WINOGRAD_TILE + 2) ** 2
-  dots = _batched_dots(jax.grad(loss, argnums=(0, 1)), x, kernel)
-  assert (dots.count(batch) == 3) == expected, dots  # Forward, d/dinput, d/dkernel.
+  grads = jax.grad(loss, argnums=(0, 1))
+  dots = _batched_dots(grads, x, kernel)
+  expected = [] if tile is None else [(tile + 2) ** 2] * 3  # Forward, d/dinput, d/dkernel.
+  assert sorted(dots) == expected, dots
+  convolves = "conv_general_dilated" in str(jax.make_jaxpr(grads)(x, kernel))
+  assert convolves == (tile is None)
