@@ -22,9 +22,10 @@ gradients slower; oneDNN's direct convolutions (PyTorch) reach 70-85%. Fewer
 multiplications close that gap where the planes are large. Forward + backward, 2 clips,
 2-core CPU, median ms against the ops `conv3d_folded` used before: S3D-G's Conv3d_2c
 (1x3x3, 64 -> 192, 8 x 56 x 56) 75 against 155; I3D's Conv3d_2c (3x3x3) 154 against
-389, its Mixed_3c (3x3x3, 128 -> 192, 8 x 28 x 28) 115 against 176. At 14x14 they are
-slower (36 matrix products of too few rows each), so `conv3d` uses them from 28x28
-output planes.
+389, its Mixed_3c (3x3x3, 128 -> 192, 8 x 28 x 28) 115 against 176. At 14x14 F(4x4)
+has too few tiles (rows per product) to pay, but F(2x2) still does (I3D's Mixed_4f,
+3x3x3, 160 -> 320, 4 x 14 x 14: 116 against 162), so `conv3d` uses F(4x4) from 28x28
+output planes and F(2x2) from 14x14 (`conv3d._WINOGRAD_TILES`); at 7x7 neither pays.
 
 Accuracy: float32 results differ from a direct convolution by ~1e-5 of the output's
 largest magnitude for F(4x4, 3x3) (the transforms' constants reach 8 and 1/24) and ~1e-6
