@@ -83,6 +83,7 @@ import numpy as np
 from d3d_jax import host_memory
 from d3d_jax.tools import batch_search
 from d3d_jax.tools import device_peaks
+from d3d_jax.tools import host_cpu
 from d3d_jax.tools import step_profile
 from d3d_jax.tools import torch_benchmark
 
@@ -490,7 +491,10 @@ def print_comparison(results: list[dict], torch_result: dict, batch: int, peak: 
   best = torch_result["best"]
   print(f"PyTorch: {torch_result['torch_model']} for our {_MODEL.value} "
         f"({torch_result['differs']}); torch {torch_result['torch_version']}, "
-        f"device {torch_result['device']}, {torch_result['threads']} threads, "
+        f"device {torch_result['device']}"
+        + (f" ({torch_result['cpu_capability']} kernels)"
+           if torch_result.get("cpu_capability") else "")
+        + f", {torch_result['threads']} threads, "
         f"AMP bf16 {'on' if torch_result['amp_bf16'] else 'off'}; train step "
         + ", ".join(f"{r['layout']} {r['train_s']:.3f} s"
                     + (" (torch.compile)" if r["compiled"] else "")
@@ -569,6 +573,7 @@ def main(argv):
     conv3d_lib.resolve_lowering(lowering)  # Validates the name.
   print(f"backend={jax.default_backend()} devices={jax.devices()} "
         f"cpus={os.cpu_count()} XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+  print(f"host CPU: {host_cpu.describe()}")
   print("lowerings: " + ", ".join(
       f"{l}" + (f" (= {conv3d_lib.resolve_lowering(l)})" if l == "auto" else "")
       for l in lowerings), flush=True)

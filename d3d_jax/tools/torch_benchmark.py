@@ -197,6 +197,9 @@ def run(spec: dict) -> dict:
       "differs": TORCH_MODELS[spec["model"]][1],
       "torch_version": torch.__version__, "torchvision_version": torchvision.__version__,
       "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+      # The vector ISA of the CPU kernels PyTorch dispatched to (e.g. AVX2, AVX512).
+      "cpu_capability": (torch.backends.cpu.get_cpu_capability()
+                         if device.type == "cpu" else None),
       "threads": torch.get_num_threads(), "amp_bf16": spec["amp_bf16"],
       "layouts": layouts, "best": best, "torch_flops": _count_flops(spec, device),
   }

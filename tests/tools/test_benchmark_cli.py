@@ -12,6 +12,8 @@ import sys
 
 import pytest
 
+from d3d_jax.tools import host_cpu
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_FLAGS = ["--model=s3dg", "--depth_multiplier=0.125", "--batch=2", "--frames=8",
               "--size=32", "--num_classes=5", "--steps=1", "--matmul_sizes=64"]
@@ -36,6 +38,7 @@ def test_prints_the_peak_and_one_table_row_per_lowering():
   assert returncode == 0, output
   lines = output.splitlines()
   assert any(l.startswith("peak: measured f32 matmul peak: ") for l in lines), output
+  assert f"host CPU: {host_cpu.describe()}" in lines, output
   header = lines.index(TABLE_HEADER)
   cells = lines[header + 1].split(" | ")
   assert len(cells) == 9
@@ -69,6 +72,8 @@ def test_compare_torch_prints_both_frameworks_and_the_ratio():
   assert returncode == 0, output
   lines = output.splitlines()
   assert any(l.startswith("PyTorch: torchvision.models.video.s3d for our s3dg (") for l in lines)
+  # The ISA of PyTorch's CPU kernels, e.g. "device cpu (AVX2 kernels)".
+  assert re.search(r"device cpu \(\w+ kernels\), \d+ threads", output), output
   header = lines.index("framework | lowering / layout | compile s (torch: 1st step) | "
                        "train clips/s | GFLOP/s | % peak | ours / torch")
   ours, torch_row = (l.split(" | ") for l in lines[header + 1:header + 3])
