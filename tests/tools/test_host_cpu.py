@@ -4,15 +4,7 @@ from d3d_jax.tools import host_cpu
 
 # The first lines of /proc/cpuinfo on the dev VM (family 25 model 1, AVX2; flags
 # shortened), and an AVX-512 CPU of the same model name.
-ZEN3 = """processor	: 0
-vendor_id	: AuthenticAMD
-cpu family	: 25
-model		: 1
-model name	: AMD EPYC
-stepping	: 1
-flags		: fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx avx2 bmi2
-
-processor	: 1
+_PROCESSOR = """processor	: {index}
 vendor_id	: AuthenticAMD
 cpu family	: 25
 model		: 1
@@ -20,7 +12,9 @@ model name	: AMD EPYC
 stepping	: 1
 flags		: fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx avx2 bmi2
 """
-AVX512 = ZEN3.replace("model		: 1", "model		: 17").replace("avx2 bmi2", "avx2 bmi2 avx512f avx512bw")
+ZEN3 = "\n".join(_PROCESSOR.format(index=i) for i in range(2))
+AVX512 = ZEN3.replace("model		: 1", "model		: 17").replace(
+    "avx2 bmi2", "avx2 bmi2 avx512f avx512bw")
 
 
 def test_names_model_family_isa_l3_and_logical_cpus():
