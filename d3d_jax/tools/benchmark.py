@@ -464,9 +464,26 @@ def run_interleaved(results: list[dict], layout: str | None, batch: int,
   return timings
 
 
+PAIRED_HEADER = ("per round (each round's own ratio; median (quartiles)): framework | "
+                 "lowering | speedup vs native | ours / torch")
+
+
+def _paired_ratio(reference_s: list[float], times_s: list[float]) -> str:
+  """Median (and quartiles, from 2 rounds on) of reference / time, round by round:
+  "0.86x (0.80-0.93x)". A VM whose speed drifts between rounds moves the medians of the
+  table above; within a round both steps see the same machine."""
+  ratios = [ref / t for ref, t in zip(reference_s, times_s)]
+  median = f"{statistics.median(ratios):.2f}x"
+  if len(ratios) < 2:
+    return median
+  q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+  return f"{median} ({q1:.2f}-{q3:.2f}x)"
+
+
 def print_interleaved(timings: dict, layout: str | None, batch: int) -> None:
   """Medians of the interleaved steps; each lowering's speedup over 'native' (when it
-  ran) and ours / torch (when PyTorch ran), both ratios of median step times."""
+  ran) and ours / torch (when PyTorch ran), both ratios of median step times; then the
+  same ratios round by round (`_paired_ratio`)."""
   ours_s, torch_s = timings["ours_s"], timings["torch_s"]
   contenders = ([f"PyTorch ({layout})"] if layout is not None else []) + list(ours_s)
   print(f"interleaved: {len(next(iter(ours_s.values())))} rounds of one train step each, "
@@ -483,6 +500,12 @@ def print_interleaved(timings: dict, layout: str | None, batch: int) -> None:
     vs_torch = f"{statistics.median(torch_s) / median:.2f}x" if torch_s else "-"
     print(" | ".join((framework, name, f"{median:.3f}", f"{min(times):.3f}",
                       f"{batch / median:.3f}", speedup, vs_torch)), flush=True)
+  # The same ratios taken within each round, where both steps met the same machine.
+  print(PAIRED_HEADER)
+  for name, times in ours_s.items():
+    speedup = _paired_ratio(ours_s["native"], times) if native else "-"
+    vs_torch = _paired_ratio(torch_s, times) if torch_s else "-"
+    print(" | ".join(("d3d_jax", name, speedup, vs_torch)), flush=True)
 
 
 def print_comparison(results: list[dict], torch_result: dict, batch: int, peak: float,

@@ -87,6 +87,8 @@ def test_compare_torch_prints_both_frameworks_and_the_ratio():
 
 INTERLEAVED_HEADER = ("framework | lowering / layout | median s | min s | median clips/s | "
                       "speedup vs native | ours / torch")
+PAIRED_HEADER = ("per round (each round's own ratio; median (quartiles)): framework | "
+                 "lowering | speedup vs native | ours / torch")
 
 
 def test_interleave_needs_two_contenders():
@@ -113,24 +115,36 @@ def _assert_ratio_of_medians(printed, numerator, denominator):
 def _interleaved_rows(output, contenders):
   lines = output.splitlines()
   assert f"interleaved: 3 rounds of one train step each, in turn: {contenders}" in lines, output
-  header = lines.index(INTERLEAVED_HEADER)
-  rows = [l.split(" | ") for l in lines[header + 1:]]
+  header, paired = lines.index(INTERLEAVED_HEADER), lines.index(PAIRED_HEADER)
+  rows = [l.split(" | ") for l in lines[header + 1:paired]]
   for row in rows:
     median, fastest, clips_per_s = (float(cell) for cell in row[2:5])
     assert 0 < fastest <= median
     # clips/s = batch / median, from the median before its rounding to 3 decimals.
     assert 2 / (median + 5e-4) - 1e-3 <= clips_per_s <= 2 / (median - 5e-4) + 1e-3
-  return rows
+  return rows, [l.split(" | ") for l in lines[paired + 1:]]
+
+
+def _assert_paired_ratio(cell):
+  """A per-round ratio cell: "median (q1-q3x)" with q1 <= median <= q3."""
+  match = re.fullmatch(r"(\d+\.\d\d)x \((\d+\.\d\d)-(\d+\.\d\d)x\)", cell)
+  assert match, cell
+  median, q1, q3 = (float(g) for g in match.groups())
+  assert 0 < q1 <= median <= q3, cell
 
 
 def test_interleave_alternates_the_lowerings_and_prints_the_speedup_over_native():
   returncode, output = _run(TINY_FLAGS + ["--lowering=native,folded", "--skip_forward",
                                           "--interleave=3"])
   assert returncode == 0, output
-  native, folded = _interleaved_rows(output, "native, folded")
+  (native, folded), paired = _interleaved_rows(output, "native, folded")
   assert native[:2] == ["d3d_jax", "native"] and folded[:2] == ["d3d_jax", "folded"]
   assert native[5] == "1.00x" and native[6] == folded[6] == "-"
   _assert_ratio_of_medians(folded[5], native[2], folded[2])
+  # Round by round: native against itself is exactly 1; no PyTorch, no ours / torch.
+  assert paired == [["d3d_jax", "native", "1.00x (1.00-1.00x)", "-"],
+                    ["d3d_jax", "folded", paired[1][2], "-"]]
+  _assert_paired_ratio(paired[1][2])
 
 
 @REQUIRES_TORCH
@@ -140,7 +154,9 @@ def test_interleave_alternates_torch_and_our_steps_and_prints_the_median_ratio()
   assert returncode == 0, output
   layout = re.search(r"interleaved: 3 rounds of one train step each, in turn: "
                      r"PyTorch \((NCDHW|channels_last_3d)\), native", output).group(1)
-  ours, torch_row = _interleaved_rows(output, f"PyTorch ({layout}), native")
+  (ours, torch_row), paired = _interleaved_rows(output, f"PyTorch ({layout}), native")
+  assert paired == [["d3d_jax", "native", "1.00x (1.00-1.00x)", paired[0][3]]]
+  _assert_paired_ratio(paired[0][3])
   assert ours[:2] == ["d3d_jax", "native"]
   assert torch_row[:2] == ["torch", layout] and torch_row[5] == "-" and torch_row[6] == "1.00x"
   assert ours[5] == "1.00x"
