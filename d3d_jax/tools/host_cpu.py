@@ -36,6 +36,15 @@ def _first_processor(cpuinfo: str) -> dict[str, str]:
   return fields
 
 
+def _read_or_empty(path: str) -> str:
+  """The text of a system file (not a user path), or '' where this OS has none."""
+  try:
+    with open(path) as f:
+      return f.read()
+  except OSError:
+    return ""
+
+
 def vector_isa(flags: set[str]) -> str:
   """The widest x86 vector ISA all of whose flags are in `flags`, or 'none listed'."""
   return next((name for name, needed in _VECTOR_ISAS if set(needed) <= flags), "none listed")
@@ -47,18 +56,8 @@ def describe(cpuinfo: Optional[str] = None, l3_size: Optional[str] = None) -> st
   Reads /proc/cpuinfo and the sysfs cache size (Linux x86) unless given their text;
   elsewhere falls back to `platform.processor()`.
   """
-  if cpuinfo is None:
-    try:
-      with open(_CPUINFO) as f:
-        cpuinfo = f.read()
-    except OSError:
-      cpuinfo = ""
-  if l3_size is None:
-    try:
-      with open(_L3_SIZE) as f:
-        l3_size = f.read().strip()
-    except OSError:
-      l3_size = ""
+  cpuinfo = _read_or_empty(_CPUINFO) if cpuinfo is None else cpuinfo
+  l3_size = _read_or_empty(_L3_SIZE).strip() if l3_size is None else l3_size
   fields = _first_processor(cpuinfo)
   if "flags" not in fields:
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs "
