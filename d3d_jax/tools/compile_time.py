@@ -9,7 +9,10 @@ cache, the second (warm) reads it. Each child builds the `ce` experiment of
 `trainer.make_train_step`) and runs one train step on a random batch. Prints, for
 each: the whole start (process launch to the end of the first step, as the parent
 sees it, imports included), the state initialisation, and the first step (compilation
-+ one run).
++ one run); then where the compilations' time went, from JAX's own monitoring events,
+summed over both: tracing to jaxprs, lowering to StableHLO, and XLA compilation or, on a
+cache hit, reading the executable back (with the count of cache hits). What a warm start
+still spends beyond these is running the init and the step, and Python.
 """
 
 import json
@@ -42,13 +45,43 @@ def _config():
   return c
 
 
+# JAX's monitoring events for the three stages of a compilation, and our column names.
+COMPILE_STAGES = {
+    "/jax/core/compile/jaxpr_trace_duration": "tracing_s",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lowering_s",
+    "/jax/core/compile/backend_compile_duration": "compile_or_cache_read_s",
+}
+CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
+
+
+def _record_compile_stages() -> dict:
+  """A dict that JAX's monitoring fills from now on: seconds per `COMPILE_STAGES` column,
+  and "cache_hits"."""
+  import jax  # pylint: disable=g-import-not-at-top
+  totals = dict.fromkeys(COMPILE_STAGES.values(), 0.0) | {"cache_hits": 0}
+
+  def on_duration(event, duration_secs, **_):
+    if event in COMPILE_STAGES:
+      totals[COMPILE_STAGES[event]] += duration_secs
+
+  def on_event(event, **_):
+    if event == CACHE_HIT_EVENT:
+      totals["cache_hits"] += 1
+
+  jax.monitoring.register_event_duration_secs_listener(on_duration)
+  jax.monitoring.register_event_listener(on_event)
+  return totals
+
+
 def one_start() -> dict:
-  """Initialises the state and runs one train step; seconds of each."""
+  """Initialises the state and runs one train step; seconds of each, and of each
+  compile stage."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from d3d_jax import compilation_cache, trainer  # pylint: disable=g-import-not-at-top
   from d3d_jax import sharding as sharding_lib  # pylint: disable=g-import-not-at-top
   cache_dir = compilation_cache.enable_persistent_cache()
+  stages = _record_compile_stages()
   config = _config()
   start = time.perf_counter()
   exp = trainer.build_experiment_for_classes(config, "", _CLASSES.value)
@@ -65,7 +98,7 @@ def one_start() -> dict:
   state, metrics = step(state, None, batch)
   jax.block_until_ready(metrics)
   return {"init_s": init_s, "first_step_s": time.perf_counter() - start,
-          "cache_dir": cache_dir, "backend": jax.default_backend()}
+          "cache_dir": cache_dir, "backend": jax.default_backend(), **stages}
 
 
 def main(argv):
@@ -88,10 +121,13 @@ def main(argv):
   print(f"{_MODEL.value} train step, batch {_BATCH.value} x {_FRAMES.value}x{_SIZE.value}x"
         f"{_SIZE.value}, depth_multiplier {_DEPTH.value}, backend {backend}, "
         f"{os.cpu_count()} cpus")
-  print("| start | whole start s | state init s | first step s |")
-  print("|---|---|---|---|")
+  print("| start | whole start s | state init s | first step s | tracing s | lowering s | "
+        "compile or cache read s | cache hits |")
+  print("|---|---|---|---|---|---|---|---|")
   for name, wall, result in rows:
-    print(f"| {name} | {wall:.1f} | {result['init_s']:.1f} | {result['first_step_s']:.1f} |")
+    stages = " | ".join(f"{result[column]:.1f}" for column in COMPILE_STAGES.values())
+    print(f"| {name} | {wall:.1f} | {result['init_s']:.1f} | {result['first_step_s']:.1f} | "
+          f"{stages} | {result['cache_hits']} |")
   print(f"warm / cold whole start = {rows[1][1] / rows[0][1]:.2f}")
 
 
