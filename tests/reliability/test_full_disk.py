@@ -16,17 +16,18 @@ del reference_student  # A fixture: pytest passes it by name.
 # Room left once step 3 is on disk: less than one tiny checkpoint (~330 KB on tmpfs), so
 # the save of step 6 cannot complete, whatever the exact size of a checkpoint.
 _ROOM_AFTER_FIRST_SAVE = 128 * 1024
+_DISK_SIZE = "64m"  # Before the shrink and after the space is freed.
 
 
 @pytest.fixture
 def tmpfs(tmp_path):
-  """A 64 MiB tmpfs mounted at tmp_path/disk, unmounted afterwards."""
+  """A `_DISK_SIZE` tmpfs mounted at tmp_path/disk, unmounted afterwards."""
   mountpoint = tmp_path / "disk"
   mountpoint.mkdir()
-  mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs",
+  mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={_DISK_SIZE}", "tmpfs",
                           str(mountpoint)], capture_output=True, text=True)
   if mount.returncode:
-    pytest.skip(f"cannot mount a small tmpfs to fill (needs root with CAP_SYS_ADMIN): "
+    pytest.skip(f"cannot mount a tmpfs to fill (needs root with CAP_SYS_ADMIN): "
                 f"{mount.stderr.strip()}")
   try:
     yield mountpoint
@@ -45,6 +46,6 @@ def test_a_full_disk_fails_the_run_and_loses_nothing(tiny_dataset, reference_stu
   steps = sorted(p for p in os.listdir(tmpfs / "run" / "checkpoints") if p.isdigit())
   assert steps == ["3"]
 
-  subprocess.run(["mount", "-o", "remount,size=64m", str(tmpfs)], check=True)
+  subprocess.run(["mount", "-o", f"remount,size={_DISK_SIZE}", str(tmpfs)], check=True)
   trainer.train(tiny_config(tiny_dataset, total_steps=TOTAL_STEPS), str(tmpfs / "run"))
   assert_export_equals(tmpfs / "run", reference_student)
